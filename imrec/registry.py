@@ -1,0 +1,80 @@
+"""Name → factory, per component kind, filled by the plugins' register hooks."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from .errors import PluginError, UnknownComponentError
+
+# kind → the hook that fills it. The kind is the word used in recipes, errors and ``imrec list KIND``.
+KINDS: dict[str, str] = {
+    "encoder": "register_encoders",
+    "recoverer": "register_recoverers",
+    "fuser": "register_fusers",
+    "aligner": "register_aligners",
+    "head": "register_heads",
+    "dataset": "register_datasets",
+    "protocol": "register_protocols",
+    "metric": "register_metrics",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    plugin: str
+
+    @property
+    def summary(self) -> str:
+        doc = inspect.getdoc(self.factory) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+class Registry:
+    """All registered components. Built by :func:`imrec.plugins.get_registry`."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
+
+    def add(self, kind: str, name: str, factory: Callable[..., Any], plugin: str) -> None:
+        if kind not in self._entries:
+            raise PluginError(f"plugin {plugin!r} registered unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+        if not isinstance(name, str) or "." not in name or name.startswith(".") or name.endswith("."):
+            raise PluginError(
+                f"plugin {plugin!r} registered {kind} {name!r}: names must be namespaced as 'namespace.name' "
+                f"(e.g. 'rohydr.hddm')"
+            )
+        if not callable(factory):
+            raise PluginError(f"plugin {plugin!r} registered {kind} {name!r} with a non-callable factory")
+        existing = self._entries[kind].get(name)
+        if existing is not None:
+            raise PluginError(
+                f"duplicate {kind} name {name!r}: registered by plugin {existing.plugin!r} and by plugin "
+                f"{plugin!r}; uninstall one of them or restrict loading with IMREC_LOAD_PLUGINS"
+            )
+        self._entries[kind][name] = Entry(kind, name, factory, plugin)
+
+    def resolve(self, kind: str, name: str) -> Entry:
+        """The entry for ``name``; a bare name (no namespace) resolves when exactly one entry ends with it."""
+        entries = self._entries[kind]
+        if name in entries:
+            return entries[name]
+        if isinstance(name, str) and "." not in name:
+            hits = [e for n, e in entries.items() if n.split(".", 1)[1] == name]
+            if len(hits) == 1:
+                return hits[0]
+        raise UnknownComponentError(kind, str(name), entries)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._entries[kind])
+
+    def entries(self, kind: str) -> list[Entry]:
+        return [self._entries[kind][n] for n in self.names(kind)]
+
+    def __iter__(self) -> Iterator[Entry]:
+        for kind in KINDS:
+            yield from self.entries(kind)

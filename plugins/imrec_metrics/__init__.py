@@ -1,0 +1,1 @@
+"""Built-in imrec plugin: metrics (under construction)."""
