@@ -1,0 +1,212 @@
+"""The ``imrec`` command line: run, validate, cat, plugins, list — plus commands plugins add (data, bench …)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from .errors import ImrecError
+from .registry import KINDS
+
+# Columns of the results table, per task kind (every metric is still in the run directory).
+TABLE_METRICS = {
+    "regression": ["acc2_non0", "f1_non0", "acc2_has0", "acc7", "mae", "corr"],
+    "classification": ["acc", "f1_macro", "f1_weighted"],
+}
+PERCENT = {"acc2_non0", "f1_non0", "acc2_has0", "f1_has0", "acc3", "acc5", "acc7", "acc", "f1_macro", "f1_weighted"}
+
+
+def _fmt_cell(metric: str, stats: dict[str, Any]) -> str:
+    mean, std = stats.get("mean"), stats.get("std")
+    if mean is None:
+        return "–"
+    scale = 100.0 if metric in PERCENT else 1.0
+    text = f"{mean * scale:.2f}" if scale != 1.0 else f"{mean:.4f}"
+    if std is not None:
+        text += f" ± {std * scale:.2f}" if scale != 1.0 else f" ± {std:.4f}"
+    return text
+
+
+def results_table(summary: dict[str, Any], task: str | None = None) -> Table:
+    conditions = summary["conditions"]
+    order = summary.get("conditions_order") or list(conditions)
+    present = {m for c in conditions.values() for m in c}
+    if task is None:
+        task = "classification" if "acc" in present else "regression"
+    cols = [m for m in TABLE_METRICS[task] if m in present]
+    if "recovery_mse" in present:
+        cols.append("recovery_mse")
+    n = len(summary.get("seeds", []))
+    table = Table(title=f"{summary.get('recipe', '')} — TEST, mean ± std over {n} seed{'s' if n != 1 else ''} "
+                        f"(ddof={summary.get('ddof', 1)}; accuracies ×100)")
+    table.add_column("condition")
+    for c in cols:
+        table.add_column(c, justify="right")
+    for cond in order:
+        row = conditions.get(cond, {})
+        table.add_row(cond, *[_fmt_cell(m, row.get(m, {})) for m in cols])
+    return table
+
+
+# ------------------------------------------------------------------------------------------------ commands
+def cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_recipe
+    from .distributed import from_environment
+    from .model import build_model
+    from .progress import Reporter
+    from .runner import describe_plan, prepare, resume_recipe, run_recipe
+
+    if args.resume:
+        if args.recipe and not args.recipe.endswith((".yaml", ".yml")):
+            args.overrides = [args.recipe, *args.overrides]
+        if args.overrides:
+            raise ImrecError("--resume continues a run exactly as it started: overrides are not allowed")
+        recipe = resume_recipe(Path(args.resume))
+        run_dir = Path(args.resume)
+    else:
+        if not args.recipe:
+            raise ImrecError("imrec run needs a recipe file (e.g. recipes/quickstart.yaml) or --resume RUN_DIR")
+        recipe = load_recipe(args.recipe, args.overrides)
+        run_dir = None
+    if args.dry_run:
+        prepared = prepare(recipe, load=False)
+        model = build_model(prepared.spec, recipe.model, str(recipe.source))
+        print(describe_plan(recipe, prepared, model))
+        return 0
+    dist = from_environment()
+    try:
+        reporter = Reporter(enabled=dist.is_main and not args.quiet)
+        out = run_recipe(recipe, run_dir, reporter, dist)
+        if dist.is_main:
+            summary = json.loads((out / "summary.json").read_text())
+            Console().print(results_table(summary))
+            print(out, flush=True)
+    finally:
+        dist.close()
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .config import load_recipe
+
+    failed = 0
+    for path in args.recipes:
+        try:
+            load_recipe(path, args.set or ())
+            print(f"ok   {path}")
+        except ImrecError as exc:
+            failed += 1
+            print(f"FAIL {path}\n{exc}", file=sys.stderr)
+    return 0 if not failed else 2
+
+
+def cmd_cat(args: argparse.Namespace) -> int:
+    from .config import load_recipe, to_yaml
+
+    sys.stdout.write(to_yaml(load_recipe(args.recipe, args.overrides)))
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugins import plugin_info
+
+    info = plugin_info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    table = Table(title="imrec plugins")
+    for col in ("plugin", "version", "builtin", "hooks", "components"):
+        table.add_column(col)
+    for p in info:
+        comps = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["components"].items())
+        table.add_row(p["name"], str(p["version"]), "yes" if p["builtin"] else "no", ", ".join(p["hooks"]), comps)
+    Console().print(table)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .plugins import get_registry
+
+    kind = args.kind.rstrip("s") if args.kind.rstrip("s") in KINDS else args.kind
+    if kind not in KINDS:
+        from .errors import suggest
+
+        close = suggest(args.kind, list(KINDS))
+        raise ImrecError(f"unknown kind {args.kind!r}" + (f"; did you mean {close!r}?" if close else "")
+                         + f" Kinds: {', '.join(KINDS)}")
+    entries = get_registry().entries(kind)
+    if args.json:
+        print(json.dumps([{"name": e.name, "plugin": e.plugin, "summary": e.summary} for e in entries], indent=2))
+        return 0
+    table = Table(title=f"{kind}s")
+    for col in ("name", "plugin", "description"):
+        table.add_column(col)
+    for e in entries:
+        table.add_row(e.name, e.plugin, e.summary)
+    Console().print(table)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    from .plugins import add_commands
+
+    parser = argparse.ArgumentParser(prog="imrec", description="Incomplete multimodal learning from YAML recipes.")
+    parser.add_argument("--version", action="version", version=f"imrec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="train and evaluate a recipe; prints the results and, last, the run directory")
+    p.add_argument("recipe", nargs="?", help="recipe YAML file")
+    p.add_argument("overrides", nargs="*", help="overrides: a.b=value, ~a.b (delete), recoverer=other.name (swap)")
+    p.add_argument("--dry-run", action="store_true", help="validate, build the model and print the plan; no training")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run in RUN_DIR")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="validate recipes (every problem, with file and key)")
+    p.add_argument("recipes", nargs="+")
+    p.add_argument("--set", action="append", metavar="OVERRIDE", help="an override to apply to each recipe")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("cat", help="print the resolved recipe (defaults filled, overrides applied)")
+    p.add_argument("recipe")
+    p.add_argument("overrides", nargs="*")
+    p.set_defaults(func=cmd_cat)
+
+    p = sub.add_parser("plugins", help="list loaded plugins: version, hooks, components")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("list", help=f"list registered components of a kind ({', '.join(KINDS)})")
+    p.add_argument("kind")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 0
+        return int(args.func(args) or 0)
+    except ImrecError as exc:
+        print(f"imrec: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("imrec: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

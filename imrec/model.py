@@ -1,0 +1,190 @@
+"""Compose the named components of a recipe into one model, and run a batch through it.
+
+The path of a batch (training, simulated missingness):
+
+    features ──mask──► encoder ─► tokens (missing zeroed) ─► recoverer ─► fuser ─► f_rec ─► aligner ─► f̃ ─► head
+    features ────────► encoder ─► true tokens (targets)  ──────────────► fuser ─► f_gt ─────────────────► head
+
+At evaluation only the first line runs, on features whose missing modalities were zeroed *before* any component
+is called (see :func:`apply_mask`); no ground truth of a missing modality reaches the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from .errors import RecipeError, Problem
+from .interfaces import COMPONENT_SLOTS, Batch, DatasetSpec, Output
+
+OPTIONAL_SLOTS = ("recoverer", "aligner")
+
+
+def apply_mask(batch: Batch, mask: Tensor, frame_keep: Mapping[str, Tensor] | None = None) -> Batch:
+    """A copy of ``batch`` whose unavailable modalities (``mask[:, k] == False``) are exactly zero.
+
+    ``torch.where`` rather than multiplication so that NaN/inf in missing data cannot leak (NaN·0 = NaN).
+    ``frame_keep[name]`` (B, T) additionally zeroes dropped time steps of available sequence modalities.
+    """
+    mask = mask.to(torch.bool)
+    out: dict[str, Tensor] = {}
+    for k, name in enumerate(batch.names):
+        x = batch.modalities[name]
+        keep = mask[:, k].view(-1, *([1] * (x.dim() - 1)))
+        if frame_keep is not None and name in frame_keep and x.dim() == 3:
+            keep = keep & frame_keep[name].to(torch.bool).unsqueeze(-1)
+        out[name] = torch.where(keep, x, torch.zeros((), dtype=x.dtype, device=x.device))
+    return Batch(batch.names, out, mask, batch.labels, batch.ids, dict(batch.lengths))
+
+
+def _zero_missing(tokens: Mapping[str, Tensor], mask: Tensor, names: Iterable[str]) -> dict[str, Tensor]:
+    out = {}
+    for k, name in enumerate(names):
+        t = tokens[name]
+        keep = mask[:, k].view(-1, *([1] * (t.dim() - 1)))
+        out[name] = torch.where(keep, t, torch.zeros((), dtype=t.dtype, device=t.device))
+    return out
+
+
+@dataclass
+class ForwardResult:
+    """Everything one forward pass produced: predictions, named losses (already prefixed), representations."""
+
+    prediction: Tensor
+    losses: dict[str, Tensor] = field(default_factory=dict)
+    recovered: dict[str, Tensor] | None = None
+    truth: dict[str, Tensor] | None = None
+    prediction_gt: Tensor | None = None
+
+
+class IMModel(nn.Module):
+    """The recipe's components in their slots. Sub-modules are addressable by dotted paths
+    (``"aligner.discriminator"``) for optimisers, freezing and checkpoint surgery."""
+
+    def __init__(self, spec: DatasetSpec, components: Mapping[str, nn.Module | None]):
+        super().__init__()
+        self.spec = spec
+        self.names = spec.names
+        for slot in COMPONENT_SLOTS:
+            comp = components.get(slot)
+            if comp is None and slot not in OPTIONAL_SLOTS:
+                raise ValueError(f"the model needs a {slot}")
+            if comp is not None and not isinstance(comp, nn.Module):
+                raise TypeError(f"{slot} must be a torch.nn.Module, got {type(comp).__name__}")
+            setattr(self, slot, comp)
+
+    # ---------------------------------------------------------------------------------------------- addressing
+    def slots(self) -> list[str]:
+        return [s for s in COMPONENT_SLOTS if getattr(self, s) is not None]
+
+    def part(self, path: str) -> nn.Module:
+        """The sub-module at ``path`` (``"fuser"``, ``"aligner.discriminator"``)."""
+        try:
+            mod = self.get_submodule(path)
+        except AttributeError as exc:
+            raise KeyError(path) from exc
+        if mod is None:
+            raise KeyError(path)
+        return mod
+
+    def aux_loss_names(self) -> set[str]:
+        names = {"task_gt", "task_rec"}
+        for slot in self.slots():
+            names |= {f"{slot}.{n}" for n in getattr(getattr(self, slot), "aux_losses", ())}
+        return names
+
+    # ---------------------------------------------------------------------------------------------- forward
+    def forward(  # type: ignore[override]
+        self,
+        batch: Batch,
+        full: Batch | None = None,
+        need: set[str] | None = None,
+    ) -> ForwardResult:
+        """Run ``batch`` (missing modalities already zero, see :func:`apply_mask`).
+
+        ``full`` is the same batch with every modality present: given only in training with simulated
+        missingness, it provides the recovery targets and the complete-data branch (``f_gt``). ``need`` is the
+        set of loss names the caller will use (``None`` = all that can be computed), so unneeded branches are
+        skipped.
+        """
+        names, mask = batch.names, batch.mask
+        training = full is not None
+        want = (lambda n: True) if need is None else (lambda n: n in need)
+        losses: dict[str, Tensor] = {}
+
+        def collect(slot: str, out: Output) -> Any:
+            for k, v in out.losses.items():
+                losses[f"{slot}.{k}"] = v
+            return out.value
+
+        enc = self.encoder
+        truth = None
+        if training:
+            truth_out = enc(full.modalities, full.lengths)
+            truth = truth_out.value
+            if getattr(enc, "independent_modalities", False):
+                # Tokens of an available modality depend on that modality alone: reuse them.
+                tokens = _zero_missing(truth, mask, names)
+                enc_losses = truth_out.losses
+            else:
+                enc_out = enc(batch.modalities, batch.lengths)
+                tokens = _zero_missing(enc_out.value, mask, names)
+                enc_losses = enc_out.losses
+            for k, v in enc_losses.items():
+                losses[f"encoder.{k}"] = v
+        else:
+            tokens = _zero_missing(collect("encoder", enc(batch.modalities, batch.lengths)), mask, names)
+
+        lengths = batch.lengths
+        complete = bool(mask.all())
+        if self.recoverer is not None and not complete:
+            recovered = collect("recoverer", self.recoverer(tokens, mask, names, lengths, targets=truth))
+        else:
+            recovered = tokens
+
+        f_rec = collect("fuser", self.fuser(recovered, mask, names, lengths))
+
+        need_gt = training and (want("task_gt") or self.aligner is not None)
+        f_gt = None
+        if need_gt:
+            if complete:
+                f_gt = f_rec  # same input, same function: no second fuser pass
+            else:
+                ones = torch.ones_like(mask)
+                f_gt = collect("fuser", self.fuser(truth, ones, names, full.lengths))
+
+        fused = f_rec
+        if self.aligner is not None:
+            fused = collect("aligner", self.aligner(f_rec, reference=f_gt))
+
+        prediction = collect("head", self.head(fused))
+        if want("task_rec"):
+            losses["task_rec"] = self.head.loss(prediction, batch.labels)
+        prediction_gt = None
+        if training and f_gt is not None and want("task_gt"):
+            prediction_gt = self.head(f_gt).value
+            losses["task_gt"] = self.head.loss(prediction_gt, batch.labels)
+        return ForwardResult(prediction, losses, recovered, truth, prediction_gt)
+
+
+def build_model(spec: DatasetSpec, model_cfg: Mapping[str, Any], source: str = "<recipe>") -> IMModel:
+    """Build every configured component with its context arguments (see ``imrec.interfaces``)."""
+    from .config import build_component
+
+    built: dict[str, nn.Module | None] = {}
+    enc = build_component("encoder", model_cfg["encoder"], modalities=spec.modalities)
+    d_model = int(getattr(enc, "out_dim"))
+    built["encoder"] = enc
+    for slot in ("recoverer", "fuser"):
+        cfg = model_cfg.get(slot)
+        built[slot] = None if cfg is None else build_component(slot, cfg, modalities=spec.modalities, d_model=d_model)
+    out_dim = getattr(built["fuser"], "out_dim", None)
+    if not isinstance(out_dim, int):
+        raise RecipeError([Problem(source, "model.fuser", "the fuser does not expose an integer `out_dim`")])
+    cfg = model_cfg.get("aligner")
+    built["aligner"] = None if cfg is None else build_component("aligner", cfg, dim=out_dim)
+    built["head"] = build_component("head", model_cfg["head"], in_dim=out_dim, task=spec.task)
+    return IMModel(spec, built)

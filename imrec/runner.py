@@ -1,0 +1,233 @@
+"""Run a validated recipe: data → model → phases per seed → TEST under every condition → run directory."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .config import Recipe, build_component, load_recipe, to_yaml
+from .errors import ImrecError, Problem, RecipeError
+from .interfaces import Condition, DatasetSpec, Split
+from .model import IMModel, build_model
+from .plugins import get_registry
+from .progress import Reporter
+from .runs import (
+    atomic_write_json,
+    atomic_write_text,
+    environment,
+    new_run_dir,
+    seed_dir,
+    summarize,
+)
+from .trainer import Trainer, evaluate, seed_everything
+
+DEFAULT_METRICS = {"regression": "metrics.regression", "classification": "metrics.classification"}
+
+
+@dataclass
+class Prepared:
+    """What every seed of a run shares: data, conditions, metrics, device."""
+
+    spec: DatasetSpec
+    splits: dict[str, Split]
+    train_conditions: list[Condition]
+    select_conditions: list[Condition]
+    eval_conditions: list[Condition]
+    metrics: list[Any]
+    higher_is_better: dict[str, bool]
+    device: torch.device
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ImrecError(f"recipe asks for device {name!r} but CUDA is not available here; use device=auto or cpu")
+    return dev
+
+
+def set_determinism(deterministic: bool) -> None:
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = True
+        torch.use_deterministic_algorithms(False)
+
+
+def _single_condition(recipe: Recipe, cfg: Any, names: Sequence[str], key: str) -> Condition:
+    conds = build_component("protocol", cfg).conditions(list(names))
+    if len(conds) != 1:
+        raise RecipeError([Problem(str(recipe.source or "<recipe>"), key,
+                                   f"a training protocol must give exactly one condition, this one gives {len(conds)}",
+                                   expected="e.g. {name: random, rate: 0.5}")])
+    return conds[0]
+
+
+def build_dataset(recipe: Recipe) -> Any:
+    return build_component("dataset", recipe.data)
+
+
+def prepare(recipe: Recipe, load: bool = True) -> Prepared:
+    dataset = build_dataset(recipe)
+    spec: DatasetSpec = dataset.spec
+    names = spec.names
+    splits = dataset.load() if load else {}
+    for part in ("train", "valid", "test") if load else ():
+        if part not in splits:
+            raise ImrecError(f"dataset {recipe.data.name!r} has no {part!r} split")
+    train_conditions, select_conditions = [], []
+    for i, phase in enumerate(recipe.train.phases):
+        cond = _single_condition(recipe, phase.protocol, names, f"train.phases.{phase.name}.protocol")
+        train_conditions.append(cond)
+        select_conditions.append(cond)
+    eval_conditions: list[Condition] = []
+    seen: set[str] = set()
+    for i, cfg in enumerate(recipe.eval.conditions):
+        for cond in build_component("protocol", cfg).conditions(list(names)):
+            if cond.name in seen:
+                raise RecipeError([Problem(str(recipe.source or "<recipe>"), f"eval.conditions.{i}",
+                                           f"condition {cond.name!r} appears twice")])
+            seen.add(cond.name)
+            eval_conditions.append(cond)
+    metric_names = recipe.eval.metrics or [DEFAULT_METRICS[spec.task.kind]]
+    reg = get_registry()
+    metrics, hib = [], {}
+    for m in metric_names:
+        entry = reg.resolve("metric", m)
+        task = getattr(entry.factory, "task", None)
+        if task is not None and task != spec.task.kind:
+            raise RecipeError([Problem(str(recipe.source or "<recipe>"), "eval.metrics",
+                                       f"metric {m!r} is for {task} but dataset {recipe.data.name!r} is "
+                                       f"{spec.task.kind}")])
+        inst = entry.factory()
+        metrics.append(inst)
+        hib.update(getattr(inst, "higher_is_better", {}))
+    hib["loss"] = False
+    return Prepared(spec, splits, train_conditions, select_conditions, eval_conditions, metrics, hib,
+                    pick_device(recipe.device))
+
+
+def describe_plan(recipe: Recipe, prepared: Prepared, model: IMModel) -> str:
+    """A human-readable plan for ``imrec run --dry-run``: data, components, phases, steps, conditions."""
+    from .trainer import plan_phase
+
+    lines = [f"recipe {recipe.name}: {recipe.description or ''}".rstrip(),
+             f"data {recipe.data.name}: {', '.join(f'{m.name} {m.dim}d' + (f'×{m.length}' if m.length else '') for m in prepared.spec.modalities)}; task {prepared.spec.task.kind}",
+             f"device {prepared.device}; seeds {recipe.seeds}"]
+    for slot in model.slots():
+        comp = getattr(model, slot)
+        n = sum(p.numel() for p in comp.parameters())
+        lines.append(f"  {slot:<10} {recipe.model[slot].name:<28} {n:>10,} parameters")
+    for phase in recipe.train.phases:
+        plan = plan_phase(model, phase, str(recipe.source or "<recipe>"))
+        lines.append(f"phase {phase.name}: {phase.epochs} epochs, protocol {prepared.train_conditions[recipe.train.phases.index(phase)].name}, "
+                     f"early stop {phase.early_stop}, select {phase.select.metric}, frozen {phase.freeze or '-'}")
+        for s in plan.steps:
+            n = sum(p.numel() for p in s.params)
+            lines.append(f"  step {s.name}: {s.losses} → optimiser {s.optimizer} ({n:,} parameters), when {s.when}")
+    lines.append("evaluation conditions: " + ", ".join(c.name for c in prepared.eval_conditions))
+    return "\n".join(lines)
+
+
+def run_recipe(
+    recipe: Recipe,
+    run_dir: Path | None = None,
+    reporter: Reporter | None = None,
+    dist: Any = None,
+) -> Path:
+    """Train and evaluate every seed of ``recipe``; ``run_dir`` given = resume that run. Returns the run dir.
+
+    A seed whose ``test.json`` exists is done and is not recomputed; a seed with a ``state.pt`` continues from
+    its last finished epoch.
+    """
+    from .distributed import Single
+
+    dist = dist or Single()
+    reporter = reporter or Reporter(enabled=dist.is_main)
+    set_determinism(recipe.deterministic)
+    prepared = prepare(recipe)
+    device = dist.device(prepared.device)
+    if run_dir is None:
+        run_dir = dist.broadcast_path(new_run_dir(recipe.output_dir, recipe.name) if dist.is_main else None)
+        if dist.is_main:
+            atomic_write_text(run_dir / "recipe.yaml", to_yaml(recipe))
+            atomic_write_json(run_dir / "overrides.json", list(recipe.overrides))
+    run_dir = Path(run_dir)
+    if dist.is_main:
+        env = environment(device, recipe.seeds, recipe.deterministic)
+        env["world_size"] = dist.world
+        env["conditions"] = {c.name: _describe(c) for c in prepared.eval_conditions}
+        atomic_write_json(run_dir / "environment.json", env)
+
+    results: dict[int, dict[str, dict[str, float]]] = {}
+    with reporter:
+        for seed in recipe.seeds:
+            sdir = seed_dir(run_dir, seed)
+            test_path = sdir / "test.json"
+            if test_path.exists():
+                results[seed] = json.loads(test_path.read_text())["conditions"]
+                reporter.message(f"seed {seed}: already finished, not recomputed")
+                continue
+            reporter.prefix = f"[seed {seed}] " if len(recipe.seeds) > 1 else ""
+            results[seed] = run_seed(recipe, prepared, seed, sdir, device, reporter, dist)
+    if dist.is_main:
+        summary = summarize(results)
+        summary["recipe"] = recipe.name
+        summary["run_dir"] = str(run_dir)
+        summary["conditions_order"] = [c.name for c in prepared.eval_conditions]
+        atomic_write_json(run_dir / "summary.json", summary)
+    dist.barrier()
+    return run_dir
+
+
+def _describe(cond: Condition) -> Any:
+    d = getattr(cond, "describe", None)
+    return d() if callable(d) else {"name": cond.name}
+
+
+def run_seed(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path, device: torch.device, reporter: Reporter,
+             dist: Any) -> dict[str, dict[str, float]]:
+    seed_everything(seed)
+    model = build_model(prepared.spec, recipe.model, str(recipe.source or "<recipe>")).to(device)
+    dist.broadcast_module(model)
+    trainer = Trainer(recipe, model, prepared.splits, prepared.train_conditions, prepared.select_conditions,
+                      prepared.metrics, prepared.higher_is_better, seed, device, sdir, reporter,
+                      shard=(dist.rank, dist.world), is_main=dist.is_main, allreduce=dist.allreduce_mean,
+                      barrier=dist.barrier, all_true=dist.all_true)
+    trainer.fit()
+    # TEST, once, with the selected checkpoint of this run (already loaded at the end of the last phase).
+    per_condition: dict[str, dict[str, float]] = {}
+    for cond in prepared.eval_conditions:
+        res = evaluate(model, prepared.splits["test"], cond, seed, recipe.train.eval_batch_size, prepared.metrics,
+                       device, recovery=recipe.eval.recovery_metrics)
+        per_condition[cond.name] = res.metrics
+    if dist.is_main:
+        atomic_write_json(sdir / "test.json", {"seed": seed, "split": "test", "conditions": per_condition,
+                                               "protocols": {c.name: _describe(c) for c in prepared.eval_conditions}})
+        (sdir / "state.pt").unlink(missing_ok=True)
+    dist.barrier()
+    return per_condition
+
+
+def resume_recipe(run_dir: Path) -> Recipe:
+    """The recipe a run directory was started with (its resolved ``recipe.yaml``)."""
+    run_dir = Path(run_dir)
+    path = run_dir / "recipe.yaml"
+    if not path.exists():
+        raise ImrecError(f"{run_dir} is not an imrec run directory (no recipe.yaml); pass the folder `imrec run` printed")
+    recipe = load_recipe(path)
+    try:
+        recipe.overrides = json.loads((run_dir / "overrides.json").read_text())
+    except (OSError, ValueError):
+        pass
+    return recipe

@@ -1,0 +1,157 @@
+"""Run directories: layout, atomic writes, environment capture and the summary over seeds.
+
+Layout (schema documented in ``docs/run-directory.md``)::
+
+    runs/<recipe>/<YYYYmmdd-HHMMSS>-<id>/
+      recipe.yaml            resolved recipe (what ran, defaults filled)
+      overrides.json         the command-line overrides, verbatim
+      environment.json       versions, plugins, device, seeds, determinism flags
+      seeds/<seed>/metrics.jsonl   one line per epoch: phase, epoch, train losses, VALID metrics
+      seeds/<seed>/state.pt        resume state (deleted once the seed has finished)
+      seeds/<seed>/best.pt         selected checkpoint, with its config
+      seeds/<seed>/test.json       TEST results per evaluation condition
+      summary.json           per condition and metric: mean, std (ddof=1), n over seeds
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import torch
+
+SUMMARY_SCHEMA = 1
+DDOF = 1
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder and ``os.replace``: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def atomic_torch_save(path: Path, obj: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def safe_torch_load(path: Path, map_location: Any = "cpu") -> Any:
+    """Load a checkpoint without executing code (``weights_only=True``)."""
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def new_run_dir(output_dir: str | Path, recipe_name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path(output_dir) / recipe_name / f"{stamp}-{secrets.token_hex(3)}"
+    path.mkdir(parents=True, exist_ok=False)
+    (path / "seeds").mkdir()
+    return path
+
+
+def seed_dir(run_dir: Path, seed: int) -> Path:
+    d = Path(run_dir) / "seeds" / str(seed)
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def environment(device: torch.device, seeds: Iterable[int], deterministic: bool) -> dict[str, Any]:
+    from . import __version__
+    from .plugins import plugin_info
+
+    info: dict[str, Any] = {
+        "imrec": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "device": str(device),
+        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "threads": torch.get_num_threads(),
+        "seeds": list(seeds),
+        "determinism": {
+            "requested": deterministic,
+            "torch.use_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "cudnn.deterministic": torch.backends.cudnn.deterministic,
+            "cudnn.benchmark": torch.backends.cudnn.benchmark,
+            "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+        },
+        "plugins": [{k: p[k] for k in ("name", "version", "builtin", "module")} for p in plugin_info()],
+        "argv": sys.argv,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return info
+
+
+def summarize(per_seed: Mapping[int, Mapping[str, Mapping[str, float]]]) -> dict[str, Any]:
+    """Mean, std (ddof=1; ``None`` for a single seed) and n per condition and metric over seeds."""
+    conditions: dict[str, dict[str, dict[str, Any]]] = {}
+    cond_names: list[str] = []
+    for res in per_seed.values():
+        for c in res:
+            if c not in cond_names:
+                cond_names.append(c)
+    for c in cond_names:
+        metrics: dict[str, list[float]] = {}
+        for res in per_seed.values():
+            for m, v in res.get(c, {}).items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    metrics.setdefault(m, []).append(float(v))
+        conditions[c] = {}
+        for m, vals in metrics.items():
+            finite = [v for v in vals if math.isfinite(v)]
+            n = len(finite)
+            mean = float(np.mean(finite)) if n else None
+            std = float(np.std(finite, ddof=DDOF)) if n > DDOF else None
+            conditions[c][m] = {"mean": mean, "std": std, "n": n}
+    return {
+        "schema": SUMMARY_SCHEMA,
+        "ddof": DDOF,
+        "seeds": sorted(int(s) for s in per_seed),
+        "conditions": conditions,
+    }
