@@ -41,7 +41,9 @@ class ClassificationMetrics:
         elif predictions.ndim == 1:
             pred = _as_classes(predictions, "1-D predictions")
         else:
-            raise ImrecError(f"metric {NAME!r}: predictions must be (N, C) logits or (N,) classes, got {predictions.shape}")
+            raise ImrecError(
+                f"metric {NAME!r}: predictions must be (N, C) logits or (N,) classes, got shape {predictions.shape}"
+            )
         truth = _as_classes(labels, "labels")
         return {
             "acc": accuracy(truth, pred),

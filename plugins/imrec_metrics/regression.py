@@ -4,8 +4,8 @@ MMSA (``utils/metricsTop.py``, ``__eval_mosei_regression``), which IMDer and RoH
 
 * Has0 Acc-2 / F1: (pred ≥ 0) vs (truth ≥ 0) on all samples; F1 weighted.
 * Non0 Acc-2 / F1: only samples with truth ≠ 0; (pred > 0) vs (truth > 0); F1 weighted.
-* Acc-3/5/7: ``np.round(np.clip(x, -c, c))`` equal for pred and truth, c = 1, 2, 3. ``np.round`` rounds half to
-  even (0.5 → 0, 1.5 → 2, 2.5 → 2, −0.5 → −0), and MOSI labels are means of annotator scores, so halves occur.
+* Acc-3/5/7: ``np.round(np.clip(x, -c, c))`` equal for pred and truth, c = 1, 2, 3. ``np.round`` rounds half
+  to even (0.5 → 0, 1.5 → 2, 2.5 → 2, −0.5 → −0); MOSI labels are means of annotator scores: halves occur.
 * MAE: mean |pred − truth|, unclipped. Corr: Pearson r.
 
 Our choices (docs/metrics.md): values are fractions (MMSA prints ×100 and rounds to 4 decimals; we do neither);

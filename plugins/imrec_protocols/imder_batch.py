@@ -145,7 +145,10 @@ class ImderBatchCondition:
         return effective_rate(self.rate, n, self.batch_size, self.reference_zero)
 
     def __repr__(self) -> str:
-        return f"ImderBatchCondition(rate={self.rate!r}, batch_size={self.batch_size}, reference_zero={self.reference_zero})"
+        return (
+            f"ImderBatchCondition(rate={self.rate!r}, batch_size={self.batch_size}, "
+            f"reference_zero={self.reference_zero})"
+        )
 
 
 def _check_k(k: int, names: Sequence[str]) -> None:

@@ -120,7 +120,8 @@ def test_classification_by_hand():
     m = ClassificationMetrics()(logits, labels)
     assert set(m) == set(ClassificationMetrics.higher_is_better) and ClassificationMetrics.task == "classification"
     assert m["acc"] == pytest.approx(3 / 6)
-    # class 0: tp 1, fp 0, fn 1 → 2/3 (support 2); class 1: tp 0 → 0 (support 1); class 2: tp 2, fp 1, fn 1 → 2/3 (3)
+    # class 0: tp 1, fp 0, fn 1 → 2/3 (support 2); class 1: tp 0 → 0 (support 1);
+    # class 2: tp 2, fp 1, fn 1 → 2/3 (support 3)
     assert m["f1_weighted"] == pytest.approx((2 / 3 * 2 + 0 + 2 / 3 * 3) / 6)
     assert m["f1_macro"] == pytest.approx((2 / 3 + 0 + 2 / 3) / 3)
     assert ClassificationMetrics()(preds, labels) == m  # class indices give the same

@@ -206,7 +206,8 @@ def test_imder_batch_plan_matches_the_reference_loop(mr, n_batches):
 
 
 def test_imder_batch_plan_by_hand_mosi_test():
-    # MOSI test: 686 samples, B = 32 → 22 batches, denominator round(2.2)·10 = 20; MR 0.3: quota 0.3·20 = 6 two, 6 one.
+    # MOSI test: 686 samples, B = 32 → 22 batches, denominator round(2.2)·10 = 20;
+    # MR 0.3: quotas 0.3·20 = 6 batches missing two, then 6 missing one.
     assert batch_plan(0.3, 22).tolist() == [2] * 6 + [1] * 6 + [0] * 10
     assert effective_rate(0.3, 686, 32) == pytest.approx((2 * 6 * 32 + 6 * 32) / (3 * 686))
 
@@ -362,7 +363,8 @@ def test_frame_masks_zero_rate_nesting_permutation_and_epochs():
     ids = ids_of(300)
     steps = {"text": 40, "audio": 40}
     assert all(m.all() for m in one(FrameDrop(rate=0.0)).frame_masks(ids, NAMES, steps, seed=1).values())
-    low, high = (c.frame_masks(ids, NAMES, steps, seed=1)["text"] for c in FrameDrop(rates=[0.2, 0.6]).conditions(NAMES))
+    conds = FrameDrop(rates=[0.2, 0.6]).conditions(NAMES)
+    low, high = (c.frame_masks(ids, NAMES, steps, seed=1)["text"] for c in conds)
     assert not (~low & high).any()  # dropped at 0.2 ⊂ dropped at 0.6
     cond = one(FrameDrop(rate=0.5))
     base = cond.frame_masks(ids, NAMES, steps, seed=1)
