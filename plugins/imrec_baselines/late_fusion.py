@@ -29,7 +29,9 @@ class LateFusion(nn.Module):
 
     aux_losses: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, modalities: Sequence[ModalitySpec], d_model: int, hidden: int = 128, dropout: float = 0.0) -> None:
+    def __init__(
+        self, modalities: Sequence[ModalitySpec], d_model: int, hidden: int = 128, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         if hidden < 1:
             raise ValueError(f"baselines.late_fusion: hidden must be ≥ 1, got {hidden}")
