@@ -1,0 +1,177 @@
+"""Checks every dataset plugin shares: parameter values, non-finite values, ids, splits against their spec."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from imrec.errors import DataError
+from imrec.interfaces import DatasetSpec, Split
+
+SPLITS = ("train", "valid", "test")
+NONFINITE_MODES = ("error", "zero")
+# Rows per block when scanning big arrays, so a scan never allocates more than a small fraction of the array.
+_BLOCK_ELEMENTS = 1 << 22
+
+
+class DataWarning(UserWarning):
+    """Something in the data was repaired or is questionable; the message says what and where."""
+
+
+def one_of(dataset: str, key: str, value: object, allowed: Sequence[object]) -> None:
+    """Raise a DataError unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise DataError(f"{dataset}: {key}={value!r} is not allowed; use one of {', '.join(map(repr, allowed))}")
+
+
+def fraction(dataset: str, key: str, value: float, *, low_open: bool = False) -> float:
+    """``value`` as a float in [0, 1) (or (0, 1) with ``low_open``), else a DataError."""
+    v = float(value)
+    if not (0.0 < v < 1.0 if low_open else 0.0 <= v < 1.0):
+        raise DataError(f"{dataset}: {key}={value!r} must be in {'(0, 1)' if low_open else '[0, 1)'}")
+    return v
+
+
+def _blocks(arr: np.ndarray) -> Iterator[slice]:
+    per_row = max(1, int(np.prod(arr.shape[1:], dtype=np.int64)))
+    step = max(1, _BLOCK_ELEMENTS // per_row)
+    for start in range(0, arr.shape[0], step):
+        yield slice(start, min(start + step, arr.shape[0]))
+
+
+@dataclass
+class NonFinite:
+    """Non-finite values of one array: counts by kind and the rows (samples) that hold any."""
+
+    nan: int = 0
+    posinf: int = 0
+    neginf: int = 0
+    rows: np.ndarray | None = None
+
+    @property
+    def total(self) -> int:
+        return self.nan + self.posinf + self.neginf
+
+    def describe(self, ids: np.ndarray | None = None, show: int = 5) -> str:
+        kinds = ", ".join(f"{n} {k}" for k, n in (("NaN", self.nan), ("+inf", self.posinf), ("-inf", self.neginf)) if n)
+        rows = self.rows if self.rows is not None else np.zeros(0, dtype=np.int64)
+        names = [str(ids[r]) if ids is not None else str(int(r)) for r in rows[:show]]
+        more = f" and {len(rows) - show} more" if len(rows) > show else ""
+        return f"{self.total} non-finite values ({kinds}) in {len(rows)} samples, e.g. {', '.join(names)}{more}"
+
+
+def count_nonfinite(arr: np.ndarray) -> NonFinite:
+    """Count NaN / +inf / -inf in ``arr`` block by block (no full-size temporary)."""
+    out = NonFinite(rows=np.zeros(0, dtype=np.int64))
+    if not np.issubdtype(arr.dtype, np.floating):
+        return out
+    rows: list[np.ndarray] = []
+    for sl in _blocks(arr):
+        block = arr[sl]
+        bad = ~np.isfinite(block)
+        if not bad.any():
+            continue
+        out.nan += int(np.isnan(block).sum())
+        out.posinf += int(np.isposinf(block).sum())
+        out.neginf += int(np.isneginf(block).sum())
+        per_row = bad.reshape(bad.shape[0], -1).any(axis=1) if block.ndim > 1 else bad
+        rows.append(np.flatnonzero(per_row) + sl.start)
+    out.rows = np.concatenate(rows) if rows else out.rows
+    return out
+
+
+def zero_nonfinite(arr: np.ndarray) -> None:
+    """Replace non-finite values by 0 in place, block by block."""
+    for sl in _blocks(arr):
+        block = arr[sl]
+        block[~np.isfinite(block)] = 0
+
+
+def handle_nonfinite(
+    dataset: str, split: str, arrays: Mapping[str, np.ndarray], ids: np.ndarray, mode: str, where: str = ""
+) -> dict[str, int]:
+    """Find non-finite feature values; ``mode="error"`` raises with counts and places, ``"zero"`` sets them to 0
+    in place and warns with the same report. Returns the count per array name."""
+    found = {name: count_nonfinite(arr) for name, arr in arrays.items()}
+    bad = {n: f for n, f in found.items() if f.total}
+    if bad:
+        lines = "\n".join(f"    {split}/{n}: {f.describe(ids)}" for n, f in bad.items())
+        src = f" in {where}" if where else ""
+        if mode == "error":
+            raise DataError(
+                f"{dataset}: non-finite feature values{src}:\n{lines}\n"
+                f"  Set `nonfinite: zero` to replace them by 0 (MMSA's convention for audio -inf), or fix the data."
+            )
+        for n in bad:
+            zero_nonfinite(arrays[n])
+        warnings.warn(f"{dataset}: replaced non-finite feature values by 0{src}:\n{lines}", DataWarning, stacklevel=3)
+    return {n: f.total for n, f in found.items()}
+
+
+def check_unique_ids(dataset: str, splits: Mapping[str, np.ndarray]) -> None:
+    """Ids must be unique within a split and must not repeat across splits (that would be leakage)."""
+    seen: dict[str, str] = {}
+    for split, ids in splits.items():
+        uniq, counts = np.unique(ids, return_counts=True)
+        dup = uniq[counts > 1]
+        if len(dup):
+            raise DataError(
+                f"{dataset}: {len(dup)} sample ids repeat within split {split!r}, e.g. {', '.join(map(str, dup[:5]))};"
+                f" ids must be unique"
+            )
+        for i in uniq.tolist():
+            if i in seen:
+                raise DataError(f"{dataset}: sample id {i!r} is in both split {seen[i]!r} and split {split!r}")
+            seen[i] = split
+
+
+def check_split_against_spec(dataset: str, name: str, split: Split, spec: DatasetSpec) -> None:
+    """Shapes, dtypes and lengths of a built split agree with the spec (a bug guard for every plugin)."""
+    n = len(split.labels)
+    if split.ids.shape != (n,):
+        raise DataError(f"{dataset}: split {name!r} has {len(split.ids)} ids for {n} labels")
+    for m in spec.modalities:
+        arr = split.modalities.get(m.name)
+        if arr is None:
+            raise DataError(f"{dataset}: split {name!r} lacks modality {m.name!r}")
+        want = (n, m.dim) if m.length is None else (n, m.length, m.dim)
+        if arr.shape != want:
+            raise DataError(
+                f"{dataset}: split {name!r}, modality {m.name!r} has shape {arr.shape}, expected {want}"
+            )
+        if arr.dtype != np.float32:
+            raise DataError(f"{dataset}: split {name!r}, modality {m.name!r} is {arr.dtype}, expected float32")
+        if m.name in split.lengths:
+            lengths = split.lengths[m.name]
+            if lengths.shape != (n,) or (n and (lengths.min() < 0 or lengths.max() > (m.length or 1))):
+                raise DataError(
+                    f"{dataset}: split {name!r}, lengths of {m.name!r} must be {n} integers in [0, {m.length or 1}]"
+                )
+    want_dtype = np.float32 if spec.task.kind == "regression" else np.int64
+    if split.labels.dtype != want_dtype:
+        raise DataError(f"{dataset}: split {name!r} labels are {split.labels.dtype}, expected {want_dtype.__name__}")
+    if spec.task.kind == "classification" and n and (split.labels.min() < 0 or split.labels.max() >= (spec.task.num_classes or 0)):
+        raise DataError(
+            f"{dataset}: split {name!r} has class labels outside 0..{(spec.task.num_classes or 0) - 1}"
+        )
+    if split.present is not None and split.present.shape != (n, len(spec.modalities)):
+        raise DataError(f"{dataset}: split {name!r} present mask has shape {split.present.shape}")
+
+
+def check_splits(dataset: str, splits: Mapping[str, Split], spec: DatasetSpec) -> dict[str, Split]:
+    """All three splits exist, match the spec, and have unique ids; returns them in train/valid/test order."""
+    missing = [s for s in SPLITS if s not in splits]
+    if missing:
+        raise DataError(f"{dataset}: splits {missing} are missing")
+    for name in SPLITS:
+        check_split_against_spec(dataset, name, splits[name], spec)
+    check_unique_ids(dataset, {s: splits[s].ids for s in SPLITS})
+    return {s: splits[s] for s in SPLITS}
+
+
+def as_str_ids(values: Iterable[object]) -> np.ndarray:
+    """Ids as a numpy unicode array."""
+    return np.array([str(v) for v in values], dtype=str)
