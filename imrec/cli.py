@@ -85,7 +85,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = run_recipe(recipe, run_dir, reporter, dist)
         if dist.is_main:
             summary = json.loads((out / "summary.json").read_text())
-            Console().print(results_table(summary))
+            console = Console()
+            if not console.is_terminal:
+                console = Console(width=200)  # files and pipes get the whole table, not a wrapped one
+            console.print(results_table(summary))
             print(out, flush=True)
     finally:
         dist.close()

@@ -1,0 +1,143 @@
+"""End to end through the CLI on tiny data, and every kind of bad input: specific error, non-zero exit, no traceback."""
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from imrec import hookimpl, plugins
+from imrec.cli import main
+
+TESTS = Path(__file__).resolve().parents[1]
+REPO = TESTS.parent
+TINY = TESTS / "recipes" / "tiny_rohydr.yaml"
+
+
+def imrec(*args, env=None, cwd=REPO):
+    e = dict(os.environ, IMREC_LOAD_PLUGINS="", **(env or {}))
+    return subprocess.run([sys.executable, "-m", "imrec", *args], capture_output=True, text=True, env=e, cwd=cwd,
+                          timeout=300)
+
+
+def test_run_end_to_end_writes_run_directory(tmp_path):
+    out = imrec("run", str(TINY), f"output_dir={tmp_path}", "train.phases.recover.epochs=1", "seeds=[3,4]")
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    run_dir = Path(out.stdout.strip().splitlines()[-1])  # the very last line is the run directory
+    assert run_dir.is_dir() and run_dir.parent == tmp_path / "tiny_rohydr"
+    for name in ("recipe.yaml", "overrides.json", "environment.json", "summary.json"):
+        assert (run_dir / name).exists(), name
+    assert json.loads((run_dir / "overrides.json").read_text()) == [
+        f"output_dir={tmp_path}", "train.phases.recover.epochs=1", "seeds=[3,4]"]
+    env = json.loads((run_dir / "environment.json").read_text())
+    assert env["seeds"] == [3, 4] and "determinism" in env and env["torch"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["seeds"] == [3, 4] and summary["ddof"] == 1
+    cell = summary["conditions"]["random/mr=0.30"]["mae"]
+    assert cell["n"] == 2 and cell["std"] is not None
+    for seed in (3, 4):
+        sdir = run_dir / "seeds" / str(seed)
+        test = json.loads((sdir / "test.json").read_text())
+        assert set(test["conditions"]) == {"random/mr=0.00", "random/mr=0.30", "random/mr=0.60", "fixed/text"}
+        lines = (sdir / "metrics.jsonl").read_text().splitlines()
+        assert [json.loads(l)["phase"] for l in lines] == ["pretrain", "pretrain", "recover"]
+        assert (sdir / "best.pt").exists() and not (sdir / "state.pt").exists()
+        from imrec.runs import safe_torch_load
+
+        ckpt = safe_torch_load(sdir / "best.pt")
+        assert ckpt["config"]["name"] == "tiny_rohydr" and "model" in ckpt
+    assert "acc2_non0" in out.stdout and "random/mr=0.30" in out.stdout
+
+
+def test_dry_run_prints_plan():
+    out = imrec("run", str(TINY), "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert "step discriminator" in out.stdout and "random/mr=0.60" in out.stdout
+
+
+def test_validate_and_cat(capsys):
+    assert main(["validate", str(TINY)]) == 0
+    assert main(["cat", str(TINY), "seeds=[1,2]", "~model.encoder.d_model", "fuser=baselines.late_fusion"]) == 0
+    text = capsys.readouterr().out
+    assert "- 1\n" in text and "baselines.late_fusion" in text and "rohydr.mult" not in text
+
+
+BAD = {
+    "malformed.yaml": ("data: {name: synthetic\nmodel: [", ["line"]),
+    "unknown_key.yaml": (None, ["trian", "did you mean"]),
+    "unknown_component.yaml": (None, ["rohydr.hddn", "rohydr.hddm"]),
+    "wrong_type.yaml": (None, ["d_model", "int"]),
+}
+
+
+def _variant(tmp_path, name):
+    text = TINY.read_text()
+    if name == "unknown_key.yaml":
+        text = text.replace("train:\n", "trian: 1\ntrain:\n", 1)
+    elif name == "unknown_component.yaml":
+        text = text.replace("name: rohydr.hddm", "name: rohydr.hddn")
+    elif name == "wrong_type.yaml":
+        text = text.replace("d_model: 8", "d_model: eight")
+    else:
+        text = BAD[name][0]
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_bad_recipes_give_specific_errors(tmp_path, capsys, name):
+    path = _variant(tmp_path, name)
+    for argv in (["validate", str(path)], ["run", str(path)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert str(path) in err
+        for word in BAD[name][1]:
+            assert word in err, (word, err)
+        assert "Traceback" not in err
+
+
+def test_missing_file_and_bad_override(capsys):
+    assert main(["run", "recipes/no_such_recipe.yaml"]) == 2
+    assert "no_such_recipe.yaml" in capsys.readouterr().err
+    assert main(["run", str(TINY), "train.phases.nosuchphase.epochs=1"]) == 2
+    assert "nosuchphase" in capsys.readouterr().err
+
+
+def test_errors_through_subprocess_have_no_traceback(tmp_path):
+    out = imrec("run", str(_variant(tmp_path, "unknown_component.yaml")))
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "rohydr.hddm" in out.stderr
+
+
+def test_duplicate_plugin_name_is_an_error(capsys):
+    dup = types.SimpleNamespace()
+
+    @hookimpl
+    def register_recoverers(register):
+        register("rohydr.hddm", object)
+
+    dup.register_recoverers = register_recoverers
+    pm = plugins.get_plugin_manager()
+    pm.register(dup, name="impostor")
+    plugins._registry = None
+    try:
+        assert main(["list", "recoverer"]) == 2
+        err = capsys.readouterr().err
+        assert "impostor" in err and "rohydr" in err and "duplicate" in err
+    finally:
+        pm.unregister(dup)
+        plugins._registry = None
+
+
+def test_missing_data_fails_before_training(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(TINY.read_text().replace(
+        "data:\n  name: synthetic\n  names: [text, audio, vision]\n  dims: [12, 5, 7]\n  lengths: [6, 6, 6]\n"
+        "  sizes: [96, 48, 48]\n  seed: 0\n", f"data:\n  name: mosi-bclstm\n  root: {tmp_path}/nothing\n"))
+    assert main(["run", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path}/nothing" in err and "imrec data get" in err
