@@ -1,0 +1,213 @@
+"""``data.npz``: your own features, one ``.npz`` file per split.
+
+Format (``folder/train.npz``, ``folder/valid.npz``, ``folder/test.npz``, written e.g. with ``np.savez``):
+
+* ``<modality>``: ``(N, T, D)`` sequences or ``(N, D)`` vectors, any real dtype (stored as float32); the order of
+  the modalities is their order in ``train.npz``; names may not contain ``__``;
+* ``<modality>__lengths`` (optional, sequences only): ``(N,)`` whole numbers in ``[0, T]``;
+* ``labels``: ``(N,)`` — floats for regression, whole numbers ``0 … num_classes-1`` for classification;
+* ``ids`` (optional): ``(N,)`` unicode strings, unique across all splits (default ``"<split>-<row>"``);
+* ``present`` (optional): ``(N, K)`` bool, False where a modality is really missing (K = number of modalities).
+
+Every split must have the same modalities with the same ``T`` and ``D``. Files are opened with
+``allow_pickle=False``: object arrays are refused (save ids with ``np.array(ids, dtype=str)``).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from imrec.errors import DataError
+from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
+
+from .checks import SPLITS, check_splits, handle_nonfinite, one_of
+from .paths import resolve
+
+NAME = "data.npz"
+RESERVED = ("labels", "ids", "present")
+LENGTHS = "__lengths"
+
+
+def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of every array in an ``.npz`` file, read from the array headers only."""
+    out: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                    elif version == (2, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                    else:  # format 3.0 (utf-8 field names): no public header reader, read the array instead
+                        with np.load(path, allow_pickle=False) as npz:
+                            arr = npz[info.filename[:-4]]
+                            shape, dtype = arr.shape, arr.dtype
+                out[info.filename[:-4]] = (tuple(shape), np.dtype(dtype))
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from exc
+    return out
+
+
+class Npz:
+    """Your own features: train/valid/test .npz files with arrays per modality, labels, optional ids and lengths."""
+
+    def __init__(
+        self,
+        folder: str,
+        task: str = "regression",
+        num_classes: int | None = None,
+        nonfinite: str = "error",
+    ) -> None:
+        one_of(NAME, "task", task, ["regression", "classification"])
+        one_of(NAME, "nonfinite", nonfinite, ["error", "zero"])
+        if task == "regression" and num_classes is not None:
+            raise DataError(f"{NAME}: num_classes is only meaningful with task: classification")
+        if num_classes is not None and int(num_classes) < 2:
+            raise DataError(f"{NAME}: num_classes must be at least 2, got {num_classes}")
+        self.folder = resolve(folder, "npz")
+        self.task, self.nonfinite = task, nonfinite
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self._spec: DatasetSpec | None = None
+
+    def paths(self) -> dict[str, Path]:
+        return {s: self.folder / f"{s}.npz" for s in SPLITS}
+
+    def check(self) -> None:
+        """Raise a DataError naming the absent split files."""
+        missing = [str(p) for p in self.paths().values() if not p.is_file()]
+        if missing:
+            raise DataError(
+                f"{NAME}: split files not found: {', '.join(missing)}. The folder must hold train.npz, valid.npz "
+                f"and test.npz (see docs/data.md, 'The npz format')."
+            )
+
+    @property
+    def spec(self) -> DatasetSpec:
+        """Modalities from the array headers (no arrays read); class count from the labels if not given."""
+        if self._spec is None:
+            self.check()
+            headers = {s: npz_headers(p) for s, p in self.paths().items()}
+            modalities = self._modalities(headers)
+            num_classes = self.num_classes
+            if self.task == "classification" and num_classes is None:
+                top = -1
+                for s, p in self.paths().items():
+                    with np.load(p, allow_pickle=False) as npz:
+                        labels = npz["labels"]
+                        if labels.size:
+                            top = max(top, int(np.max(labels)))
+                num_classes = max(top + 1, 2)
+            self._spec = DatasetSpec(
+                name=self.folder.name or "npz",
+                modalities=modalities,
+                task=TaskSpec(self.task, num_classes=num_classes),  # type: ignore[arg-type]
+            )
+        return self._spec
+
+    def _modalities(self, headers: dict[str, dict[str, tuple[tuple[int, ...], np.dtype]]]) -> tuple[ModalitySpec, ...]:
+        paths = self.paths()
+        names = [k for k in headers["train"] if k not in RESERVED and "__" not in k]
+        if not names:
+            raise DataError(f"{paths['train']}: holds no modality arrays (arrays other than {', '.join(RESERVED)})")
+        specs = []
+        for split, h in headers.items():
+            if "labels" not in h:
+                raise DataError(f"{paths[split]}: lacks the array 'labels'")
+            mods = [k for k in h if k not in RESERVED and "__" not in k]
+            if sorted(mods) != sorted(names):
+                raise DataError(f"{paths[split]}: modalities {sorted(mods)} differ from train.npz's {sorted(names)}")
+            for key in h:
+                if "__" in key and not (key.endswith(LENGTHS) and key[: -len(LENGTHS)] in names):
+                    raise DataError(
+                        f"{paths[split]}: array {key!r}: names with '__' must be '<modality>__lengths' of a modality"
+                    )
+        for m in names:
+            shapes = {s: headers[s][m][0] for s in SPLITS}
+            dtypes = {s: headers[s][m][1] for s in SPLITS}
+            for s in SPLITS:
+                if len(shapes[s]) not in (2, 3):
+                    raise DataError(f"{paths[s]}: {m!r} has shape {shapes[s]}; expected (N, T, D) or (N, D)")
+                if not (np.issubdtype(dtypes[s], np.floating) or np.issubdtype(dtypes[s], np.integer)):
+                    raise DataError(f"{paths[s]}: {m!r} has dtype {dtypes[s]}; features must be real numbers")
+            inner = {s: shapes[s][1:] for s in SPLITS}
+            if len(set(inner.values())) != 1:
+                raise DataError(
+                    f"{NAME}: modality {m!r} has per-sample shapes {inner} across splits; pad sequences to one "
+                    f"length T (give {m}__lengths) so every split has the same (T, D)"
+                )
+            shape = inner["train"]
+            specs.append(ModalitySpec(m, int(shape[-1]), int(shape[0]) if len(shape) == 2 else None))
+        return tuple(specs)
+
+    def load(self) -> dict[str, Split]:
+        """Read and validate every split."""
+        spec = self.spec
+        splits = {s: self._split(s, p, spec) for s, p in self.paths().items()}
+        return check_splits(NAME, splits, spec)
+
+    def _split(self, split: str, path: Path, spec: DatasetSpec) -> Split:
+        try:
+            npz = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{path}: not a readable .npz file ({exc})") from exc
+        with npz:
+            try:
+                arrays = {k: npz[k] for k in npz.files}
+            except ValueError as exc:
+                raise DataError(
+                    f"{path}: holds an object array, which is not loaded (allow_pickle=False); save ids with "
+                    f"np.array(ids, dtype=str) and features as numbers ({exc})"
+                ) from exc
+        labels = arrays.pop("labels")
+        n = labels.shape[0] if labels.ndim else -1
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.number):
+            raise DataError(f"{path}: 'labels' must be a 1-D numeric array (N,), has shape {labels.shape} dtype {labels.dtype}")
+        if not np.isfinite(labels).all():
+            raise DataError(f"{path}: 'labels' has {int((~np.isfinite(labels)).sum())} non-finite values")
+        if self.task == "classification":
+            c = spec.task.num_classes or 0
+            if (labels != np.round(labels)).any() or (n and (labels.min() < 0 or labels.max() >= c)):
+                raise DataError(f"{path}: classification 'labels' must be whole numbers 0..{c - 1}")
+            labels = labels.astype(np.int64)
+        else:
+            labels = labels.astype(np.float32)
+        ids = arrays.pop("ids", None)
+        if ids is None:
+            ids = np.array([f"{split}-{i}" for i in range(n)], dtype=str)
+        elif ids.shape != (n,) or ids.dtype.kind not in "US":
+            raise DataError(f"{path}: 'ids' must be {n} strings (shape ({n},), dtype str), has shape {ids.shape} dtype {ids.dtype}")
+        else:
+            ids = ids.astype(str)
+        present = arrays.pop("present", None)
+        k = len(spec.modalities)
+        if present is not None and (present.shape != (n, k) or present.dtype != np.bool_):
+            raise DataError(
+                f"{path}: 'present' must be bool of shape ({n}, {k}) (columns in the order {', '.join(spec.names)}), "
+                f"has shape {present.shape} dtype {present.dtype}"
+            )
+        feats: dict[str, np.ndarray] = {}
+        lengths: dict[str, np.ndarray] = {}
+        for m in spec.modalities:
+            a = arrays.pop(m.name)
+            if a.shape[0] != n:
+                raise DataError(f"{path}: {m.name!r} has {a.shape[0]} rows but 'labels' has {n}")
+            feats[m.name] = a.astype(np.float32, copy=False)
+            lens = arrays.pop(m.name + LENGTHS, None)
+            if lens is None:
+                continue
+            if m.length is None:
+                raise DataError(f"{path}: {m.name}{LENGTHS} is given but {m.name!r} is a vector modality (N, D)")
+            if lens.shape != (n,) or not np.issubdtype(lens.dtype, np.number) or (lens != np.round(lens)).any() or (
+                n and (lens.min() < 0 or lens.max() > m.length)
+            ):
+                raise DataError(f"{path}: {m.name}{LENGTHS} must be {n} whole numbers in [0, {m.length}]")
+            lengths[m.name] = lens.astype(np.int64)
+        handle_nonfinite(NAME, split, feats, ids, self.nonfinite, str(path))
+        return Split(modalities=feats, labels=labels, ids=ids, lengths=lengths, present=present)
