@@ -33,7 +33,7 @@ import numpy as np
 from imrec.errors import DataError
 from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
 
-from .checks import SPLITS, as_str_ids, check_splits, fraction, one_of
+from .checks import SPLITS, as_str_ids, check_splits, one_of
 
 NAME = "data.synthetic"
 PRESETS: dict[str, dict[str, object]] = {

@@ -191,6 +191,9 @@ def test_info_reports_load_notes(tmp_path, capsys):
 def test_registrations_and_signatures():
     from imrec.plugins import get_registry
 
+    registered = {}
+    imrec_data.register_datasets(lambda name, factory: registered.setdefault(name, factory))
+    assert registered == {f"data.{k}": v for k, v in imrec_data.DATASETS.items()}
     names = get_registry().names("dataset")
     for short, factory in imrec_data.DATASETS.items():
         assert f"data.{short}" in names
