@@ -29,7 +29,8 @@ The schema (``?`` = optional, with its default)::
     eval?: {conditions?: [{name: random, rates: [0.0]}], metrics?: null, recovery_metrics?: true}
     seeds?: [1111]                device?: auto|cpu|cuda|cuda:N     deterministic?: true     output_dir?: runs
 
-``extends: parent.yaml`` (relative to the recipe's file) deep-merges the recipe over its parent; command-line
+``extends: parent.yaml`` (relative to the recipe's file) deep-merges the recipe over its parent, then the
+recipe's ``changes:`` (a list of overrides) apply; command-line
 overrides are described in :func:`apply_overrides`.
 """
 
@@ -410,7 +411,21 @@ def _similar_recipe(path: Path) -> str | None:
 
 
 def _merge_extends(data: dict[str, Any], base: Path, file: str, chain: tuple[Path, ...]) -> dict[str, Any]:
-    """``data`` merged over its ``extends`` parents (recursively). The parent's ``name`` is not inherited."""
+    """``data`` merged over its ``extends`` parents (recursively), then its ``changes`` applied.
+
+    The parent's ``name`` is not inherited. ``changes`` is a list of override strings (the command-line syntax)
+    applied to the merged recipe: how a variant says exactly where it differs from its parent, including what
+    a deep merge cannot say (``~train.phases.recover.steps.discriminator`` removes one step).
+    """
+    changes = data.pop("changes", None)
+    if changes is not None and (not isinstance(changes, list) or not all(isinstance(c, str) for c in changes)):
+        raise RecipeError([Problem(file, "changes", f"found {_show(changes)}",
+                                   expected="a list of overrides such as 'train.phases.recover.epochs=5'")])
+    merged = _merge_parent(data, base, file, chain)
+    return apply_overrides(merged, changes, file) if changes else merged
+
+
+def _merge_parent(data: dict[str, Any], base: Path, file: str, chain: tuple[Path, ...]) -> dict[str, Any]:
     if "extends" not in data:
         return data
     ref = data.pop("extends")

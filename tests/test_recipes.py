@@ -1,0 +1,51 @@
+"""Every shipped recipe validates, builds its model and plans every phase (what `imrec run --dry-run` does)."""
+
+from pathlib import Path
+
+import pytest
+
+from imrec.config import load_recipe
+from imrec.model import build_model
+from imrec.runner import prepare
+from imrec.trainer import plan_phase
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = sorted((REPO / "recipes").rglob("*.yaml"))
+
+
+def test_recipes_exist():
+    names = {p.relative_to(REPO / "recipes").as_posix() for p in RECIPES}
+    assert {"quickstart.yaml", "rohydr_mosi.yaml", "rohydr_mosei.yaml", "rohydr_mosi_bclstm.yaml",
+            "rohydr_handwritten.yaml"} <= names
+    for method in ("zero_fill", "mean_fill", "regression", "imder", "mmin", "late_fusion"):
+        for data in ("synthetic", "mosi_bclstm", "handwritten"):
+            assert f"baselines/{method}_{data}.yaml" in names
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.relative_to(REPO / "recipes").as_posix())
+def test_recipe_validates_builds_and_plans(path, monkeypatch):
+    monkeypatch.setenv("IMREC_DATA_DIR", str(REPO / ".." / "shared" / "data"))
+    recipe = load_recipe(path)
+    assert recipe.name == path.stem
+    prepared = prepare(recipe, load=False)
+    model = build_model(prepared.spec, recipe.model, str(path))
+    for phase in recipe.train.phases:
+        plan = plan_phase(model, phase, str(path))
+        assert plan.steps and all(s.params for s in plan.steps)
+    assert prepared.eval_conditions
+
+
+def test_baselines_differ_from_rohydr_only_in_recovery():
+    """A baseline recipe keeps RoHyDR's data, encoder, fuser (except late fusion), head, seeds and evaluation."""
+    for data, parent in (("mosi_bclstm", "rohydr_mosi_bclstm"), ("handwritten", "rohydr_handwritten"),
+                         ("synthetic", "quickstart")):
+        ref = load_recipe(REPO / "recipes" / f"{parent}.yaml").resolved
+        for path in (REPO / "recipes" / "baselines").glob(f"*_{data}.yaml"):
+            r = load_recipe(path).resolved
+            for key in ("data", "eval", "seeds"):
+                assert r[key] == ref[key], (path, key)
+            for slot in ("encoder", "head"):
+                assert r["model"][slot] == ref["model"][slot], (path, slot)
+            if "late_fusion" not in path.name:
+                assert r["model"]["fuser"] == ref["model"]["fuser"]
+            assert r["train"]["phases"][0] == ref["train"]["phases"][0] or "late_fusion" in path.name
