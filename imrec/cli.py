@@ -191,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
 
+    from .bench.cli import add_bench_command
+
+    add_bench_command(sub)
     add_commands(sub)
     return parser
 

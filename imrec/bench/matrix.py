@@ -1,0 +1,266 @@
+"""The bench matrix: one cell per (definition, method, seed), each a resumable run directory.
+
+A cell's run directory is stable, ``<work_dir>/<method>/seed-<seed>``, so the matrix can be stopped and
+started again at will: a finished cell (its ``seeds/<seed>/test.json`` exists) is never recomputed, an
+interrupted one resumes from its ``state.pt`` through :func:`imrec.runner.run_recipe`. A cell directory that
+was made by a *different* resolved recipe (the definition or a recipe changed since) is an error, never reused.
+
+Cells run in worker processes (``jobs``), each with ``torch.set_num_threads(threads)``. Every cell is seeded by
+its own seed alone, so the results do not depend on ``jobs`` or on the order in which cells finish.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import yaml
+
+from ..errors import ImrecError
+from .definition import Definition, Method
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (board, method, seed) of the matrix and its run directory."""
+
+    index: int
+    board: str
+    method: Method
+    seed: int
+    run_dir: Path
+    overrides: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.board}/{self.method.name}/seed {self.seed}"
+
+    def done(self) -> bool:
+        return (self.run_dir / "seeds" / str(self.seed) / "test.json").exists()
+
+
+@dataclass(frozen=True)
+class CellResult:
+    cell: Cell
+    status: str  # "done" (was finished already), "ran", "failed"
+    seconds: float
+    error: str | None = None
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` → (i, n) with 0 ≤ i < n."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ImrecError(f"--shard expects i/n (e.g. 0/4 for the first of four shards), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise ImrecError(f"--shard {text}: need n ≥ 1 and 0 ≤ i < n")
+    return i, n
+
+
+def cell_dir(defn: Definition, method: Method, seed: int, work_dir: Path | None = None) -> Path:
+    return Path(work_dir or defn.work_dir) / method.name / f"seed-{seed}"
+
+
+def matrix(
+    definitions: Sequence[Definition],
+    only: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    shard: tuple[int, int] | None = None,
+    work_dir: Path | None = None,
+) -> list[Cell]:
+    """The cells to run, in a fixed order (definition, method, seed as listed). ``only`` keeps those methods,
+    ``seeds`` those seeds; ``shard=(i, n)`` then keeps the cells whose index in that list is ≡ i (mod n).
+    ``work_dir`` (one definition only) replaces the definition's ``output.work_dir``."""
+    if work_dir is not None and len(definitions) != 1:
+        raise ImrecError("--work-dir applies to one definition; give each definition its own output.work_dir")
+    every_method = {m.name for d in definitions for m in d.methods}
+    for name in only or ():
+        if name not in every_method:
+            from ..errors import suggest
+
+            close = suggest(name, sorted(every_method))
+            raise ImrecError(f"--only {name!r}: no such method" + (f"; did you mean {close!r}?" if close else "")
+                             + f". Methods: {', '.join(sorted(every_method))}")
+    every_seed = {s for d in definitions for s in d.seeds}
+    for s in seeds or ():
+        if s not in every_seed:
+            raise ImrecError(f"--seeds {s}: not a seed of the definition(s): {sorted(every_seed)}")
+    cells: list[Cell] = []
+    for d in definitions:
+        for m in d.methods:
+            if only and m.name not in only:
+                continue
+            for s in d.seeds:
+                if seeds and s not in seeds:
+                    continue
+                cells.append(Cell(len(cells), d.board, m, s, cell_dir(d, m, s, work_dir), d.overrides))
+    if shard is not None:
+        i, n = shard
+        cells = [c for c in cells if c.index % n == i]
+    return cells
+
+
+def cell_recipe(cell: Cell) -> Any:
+    """The cell's validated recipe: the method's recipe + board overrides + its own + this seed."""
+    from ..config import load_recipe
+
+    extra = [f"seeds=[{cell.seed}]", f"output_dir={json.dumps(str(cell.run_dir.parent))}"]
+    return load_recipe(cell.method.recipe, [*cell.overrides, *cell.method.overrides, *extra])
+
+
+def _comparable(text: str) -> dict[str, Any]:
+    data = yaml.safe_load(text) or {}
+    data.pop("output_dir", None)  # where the cell lives is not part of the experiment
+    return data
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in list(a) + [k for k in b if k not in a]:
+            if a.get(k) != b.get(k):
+                return _first_difference(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
+    return f"{path or '<root>'}: {a!r} then, {b!r} now"
+
+
+def check_cell_dir(cell: Cell, recipe: Any) -> None:
+    """Refuse a cell directory made by a different resolved recipe (the definition or a recipe changed)."""
+    from ..config import to_yaml
+
+    stored = cell.run_dir / "recipe.yaml"
+    if not stored.exists():
+        return
+    before, now = _comparable(stored.read_text(encoding="utf-8")), _comparable(to_yaml(recipe))
+    if before != now:
+        raise ImrecError(
+            f"{cell.label}: {cell.run_dir} was run with a different recipe ({_first_difference(before, now)}); "
+            f"the definition or the recipe changed since. Delete that folder to recompute the cell, or run the "
+            f"board with another --work-dir"
+        )
+
+
+def run_cell(cell: Cell, threads: int = 1, reporter: Any = None) -> CellResult:
+    """Run (or resume, or skip) one cell. Exceptions become a ``failed`` result with the message."""
+    start = time.perf_counter()
+    try:
+        recipe = cell_recipe(cell)
+        check_cell_dir(cell, recipe)
+        if cell.done():
+            return CellResult(cell, "done", 0.0)
+        _run(cell, recipe, threads, reporter)
+        return CellResult(cell, "ran", time.perf_counter() - start)
+    except ImrecError as exc:
+        return CellResult(cell, "failed", time.perf_counter() - start, str(exc))
+    except Exception:  # a bug or a crash in a component: keep the other cells going, report it in full
+        return CellResult(cell, "failed", time.perf_counter() - start, traceback.format_exc())
+
+
+def _run(cell: Cell, recipe: Any, threads: int, reporter: Any) -> None:
+    import torch
+
+    from ..config import to_yaml
+    from ..progress import Reporter
+    from ..runner import run_recipe
+    from ..runs import atomic_write_json, atomic_write_text
+
+    if not (cell.run_dir / "recipe.yaml").exists():
+        (cell.run_dir / "seeds").mkdir(parents=True, exist_ok=True)
+        atomic_write_json(cell.run_dir / "overrides.json", list(recipe.overrides))
+        atomic_write_text(cell.run_dir / "recipe.yaml", to_yaml(recipe))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        run_recipe(recipe, cell.run_dir, reporter or Reporter(enabled=False))
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _worker(cell: Cell, threads: int) -> CellResult:
+    return run_cell(cell, threads)
+
+
+def run_matrix(
+    cells: Sequence[Cell],
+    jobs: int = 1,
+    threads: int = 1,
+    log: Callable[[str], None] | None = None,
+) -> list[CellResult]:
+    """Run ``cells`` with ``jobs`` worker processes (``jobs == 1``: in this process). Returns one result per
+    cell, in cell order; failed cells do not stop the others."""
+    if jobs < 1:
+        raise ImrecError(f"--jobs must be ≥ 1, got {jobs}")
+    log = log or (lambda line: print(line, flush=True))
+    todo = [c for c in cells if not c.done()]
+    results: dict[int, CellResult] = {c.index: CellResult(c, "done", 0.0) for c in cells if c.done()}
+    for c in cells:
+        if c.done():
+            # A finished cell is still checked against the definition: a changed recipe must not pass silently.
+            try:
+                check_cell_dir(c, cell_recipe(c))
+            except ImrecError as exc:
+                results[c.index] = CellResult(c, "failed", 0.0, str(exc))
+    n_done = len(cells) - len(todo)
+    log(f"bench: {len(cells)} cells, {n_done} finished already, {len(todo)} to run with {jobs} job(s) × "
+        f"{threads} thread(s)")
+    start = time.perf_counter()
+    finished = 0
+
+    def report(res: CellResult) -> None:
+        nonlocal finished
+        finished += 1
+        results[res.cell.index] = res
+        elapsed = time.perf_counter() - start
+        state = f"{res.seconds:.0f} s" if res.status == "ran" else res.status.upper()
+        log(f"[{finished}/{len(todo)}] {res.cell.label}: {state} (elapsed {elapsed / 60:.1f} min)")
+        if res.error:
+            log(res.error.rstrip())
+
+    if jobs == 1:
+        for c in todo:
+            report(run_cell(c, threads))
+    elif todo:
+        ctx = get_context("spawn")  # a clean interpreter per worker: no forked torch thread pools
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+                                 initargs=(threads,)) as pool:
+            pending: set[Future] = {pool.submit(_worker, c, threads) for c in todo}
+            try:
+                while pending:
+                    complete, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in complete:
+                        report(fut.result())
+            except BaseException:
+                for fut in pending:
+                    fut.cancel()
+                raise
+    return [results[c.index] for c in cells]
+
+
+def definition_records(
+    defn: Definition, work_dir: Path | None = None, only: Sequence[Cell] | None = None
+) -> tuple[list[dict[str, Any]], list[Cell]]:
+    """Tidy records of every finished cell of ``defn`` (or of the cells ``only``) for its metrics, and the cells
+    not finished. ``run_dir`` is stored relative to the definition's folder, so records do not depend on the
+    machine or the working directory."""
+    from .records import merge, seed_records, shown_path
+
+    cells = list(only) if only is not None else matrix([defn], work_dir=work_dir)
+    records, missing = [], []
+    for c in cells:
+        if not c.done():
+            missing.append(c)
+            continue
+        records += seed_records(defn.board, c.method.name, c.run_dir, c.seed, defn.metrics,
+                                shown_dir=shown_path(c.run_dir, defn.base))
+    return merge(records), missing
