@@ -14,7 +14,7 @@ from .reconstructor import MultimodalReconstructor
 
 
 class GANAligner(nn.Module):
-    """MR maps the fused vector of incomplete input toward the complete one, trained with L1 + an adversarial discriminator.
+    """RoHyDR aligner: an MLP (MR) maps the fused vector f_rec toward f_gt, trained by L1 and a discriminator.
 
     ``value = MR(fused)``. With ``reference`` (training; the fused vector of complete input, f_gt) it emits
 

@@ -21,15 +21,16 @@ from .ur import UnimodalReconstructor
 
 
 class HDDM(nn.Module):
-    """RoHyDR's hybrid diffusion recoverer: DDIM-generated missing modalities, cross-attending to the available ones, refined by a UR.
+    """RoHyDR recoverer: DDIM generates missing modalities by cross-attention to the available ones; a UR refines.
 
     For each modality that is missing somewhere in the batch, its missing samples are gathered into one batch;
     their condition is the tokens of their available modalities (learned modality embeddings, padding and
     unavailable modalities masked out of the keys). In training (``targets`` given) the denoiser is trained by
     ε-prediction on the DDPM schedule (loss ``diffusion``), a sample is drawn with ``train_sample_steps`` DDIM
     steps (gradient through the last ``grad_steps``), refined by the UR and scored against the true tokens (loss
-    ``reconstruction``). At evaluation a sample is drawn with ``sample_steps`` DDIM steps and refined; no loss is
-    computed. Complete samples never enter any of this. Available entries are returned unchanged.
+    ``reconstruction``). At evaluation a sample is drawn with ``sample_steps`` DDIM steps (default: as in training)
+    and refined; no loss is computed. Complete samples never enter any of this. Available entries are returned
+    unchanged.
 
     Sub-modules a recipe can address: ``recoverer.denoiser`` (one network, or a ModuleDict per modality when
     ``shared_denoiser`` is false; ``None`` without diffusion), ``recoverer.readout`` (only without diffusion),
@@ -50,7 +51,7 @@ class HDDM(nn.Module):
         num_train_steps: int = 1000,
         beta_start: float = 1e-4,
         beta_end: float = 0.02,
-        sample_steps: int = 10,
+        sample_steps: int | None = None,
         train_sample_steps: int = 5,
         grad_steps: int = 1,
         clip_x0: float | None = None,
@@ -77,7 +78,9 @@ class HDDM(nn.Module):
             raise ComponentConfigError("rohydr.hddm: train_on_available needs use_diffusion: true")
         self.index = {name: k for k, name in enumerate(self.names)}
         self.d_model = d_model
-        self.sample_steps = sample_steps
+        # Evaluation samples with the training sampler by default: with grad_steps > 0 the denoiser and the UR
+        # co-adapt to that trajectory, and other step counts recover worse (docs/rohydr.md, Measurements).
+        self.sample_steps = train_sample_steps if sample_steps is None else sample_steps
         self.train_sample_steps = train_sample_steps
         self.grad_steps = grad_steps
         self.clip_x0 = clip_x0
@@ -89,7 +92,7 @@ class HDDM(nn.Module):
         net = dict(width=width, blocks=blocks, num_heads=num_heads, mlp_ratio=mlp_ratio, dropout=dropout)
 
         self.schedule = DDPMSchedule(num_train_steps, beta_start, beta_end)
-        self.schedule.ddim_timesteps(sample_steps)  # validates the step counts against the schedule
+        self.schedule.ddim_timesteps(self.sample_steps)  # validates the step counts against the schedule
         self.schedule.ddim_timesteps(train_sample_steps)
         self.normalizer = TokenNormalizer(self.names, d_model) if normalize and use_diffusion else None
         self.denoiser: nn.Module | None = None
@@ -154,20 +157,17 @@ class HDDM(nn.Module):
     def _generate(
         self, net: nn.Module, target: str, index: int, context: Context, like: Tensor, generator: torch.Generator | None
     ) -> Tensor:
-        """Tokens ``(N, T, d)`` of ``target`` for the samples of ``context``: DDIM sample (or readout), in token scale."""
+        """Tokens ``(N, T, d)`` of ``target`` for the samples of ``context``: DDIM sample (or read-out), token scale."""
         n = context.mask.shape[0]
         steps = like.shape[1]
         if self.readout is not None:
             return net(index, steps, context)
         noise = torch.randn((n, steps, like.shape[2]), device=like.device, dtype=like.dtype, generator=generator)
+        eps_fn = lambda x, t: self._epsilon(net, x, t, index, context)  # noqa: E731
         if self.training:
-            x0 = self.schedule.ddim_sample(
-                lambda x, t: self._epsilon(net, x, t, index, context), noise, self.train_sample_steps, self.grad_steps, self.clip_x0
-            )
+            x0 = self.schedule.ddim_sample(eps_fn, noise, self.train_sample_steps, self.grad_steps, self.clip_x0)
         else:
-            x0 = self.schedule.ddim_sample(
-                lambda x, t: self._epsilon(net, x, t, index, context), noise, self.sample_steps, None, self.clip_x0
-            )
+            x0 = self.schedule.ddim_sample(eps_fn, noise, self.sample_steps, None, self.clip_x0)
         return self.normalizer.denormalize(target, x0) if self.normalizer is not None else x0
 
     def _diffusion_loss(

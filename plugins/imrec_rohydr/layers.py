@@ -83,8 +83,8 @@ def check_heads(width: int, num_heads: int, what: str) -> None:
 class Attention(nn.Module):
     """Multi-head (self- or cross-) attention with a key padding mask, through SDPA.
 
-    A query row whose keys are all masked attends to nothing and returns zeros (instead of SDPA's NaN), so a
-    sample with no valid key (e.g. a zero-length sequence) cannot poison a batch.
+    A query row whose keys are all masked attends to nothing: its attention read-out is zero (instead of SDPA's
+    NaN), so a sample with no valid key (e.g. a zero-length sequence) cannot poison a batch.
     """
 
     def __init__(self, dim: int, num_heads: int, kv_dim: int | None = None, dropout: float = 0.0) -> None:
@@ -112,10 +112,9 @@ class Attention(nn.Module):
         attn_mask = None
         empty = None
         if key_mask is not None:
+            # Without a host sync (no `if empty.any()`): rows with no valid key attend everywhere, then are zeroed.
             empty = ~key_mask.any(dim=-1)
-            if bool(empty.any()):
-                key_mask = key_mask | empty[:, None]
-            attn_mask = key_mask[:, None, None, :]
+            attn_mask = (key_mask | empty[:, None])[:, None, None, :]
         if self.training and self.dropout > 0.0 and x.device.type == "cpu":
             # SDPA's CPU dropout falls back to its math kernel with Bernoulli draws; the explicit form with the
             # fast CPU dropout on the attention weights is ~2× cheaper.
@@ -128,8 +127,8 @@ class Attention(nn.Module):
                 q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
             )
         out = out.transpose(1, 2).reshape(n, steps, dim)
-        if empty is not None and bool(empty.any()):
-            out = out * (~empty).to(out.dtype)[:, None, None]
+        if empty is not None:
+            out = torch.where(empty[:, None, None], 0.0, out)
         return self.out(out)
 
     def forward(self, x: Tensor, context: Tensor | None = None, key_mask: Tensor | None = None) -> Tensor:

@@ -13,7 +13,7 @@ from .reconstructor import MultimodalReconstructor
 
 
 class MRAligner(nn.Module):
-    """Multimodal reconstructor MLP mapping the fused vector of incomplete input toward the complete one (L1 only, no discriminator).
+    """RoHyDR aligner without GAN: an MLP (MR) maps the fused vector f_rec toward f_gt, trained by L1 only.
 
     ``value = MR(fused)``; with ``reference`` (training) it emits ``l1`` = mean |value − reference|. Same MR as
     ``rohydr.gan`` (sub-module ``aligner.reconstructor``), for the ablation without the adversarial level.

@@ -78,7 +78,7 @@ class CrossModalTransformer(nn.Module):
 
 
 class MulTFuser(nn.Module):
-    """MulT fusion for any K ≥ 2: cross-modal transformers for every (source → target) pair, a memory transformer per target, pooled and concatenated.
+    """MulT fusion for K ≥ 2 modalities: a cross-modal transformer per source→target pair, memory per target.
 
     For each target modality i and each other source j: ``CM_{j→i}`` (``layers`` layers, width ``d_model``,
     target tokens attend to source tokens). The K−1 streams of target i are concatenated on channels into
@@ -102,7 +102,7 @@ class MulTFuser(nn.Module):
         num_heads: int = 8,
         layers: int = 4,
         memory_layers: int | None = None,
-        attn_dropout: float = 0.2,
+        attn_dropout: float = 0.0,
         relu_dropout: float = 0.1,
         res_dropout: float = 0.1,
         embed_dropout: float = 0.2,

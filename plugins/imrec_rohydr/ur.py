@@ -2,7 +2,7 @@
 
 Architecture of the reference (after RCAN, Zhang et al. 2018): Conv1d(d→c, k1) → N residual channel-attention
 blocks (conv3–ReLU–conv3, squeeze-excite) → conv3 + long residual → Conv1d(c→d, k1). The reference uses
-c = 64 and 20 blocks; the defaults here (c = 32, 4 blocks) are ~25× cheaper (see docs/rohydr.md).
+c = 64 and 20 blocks; the defaults here (c = 32, 4 blocks) need 20× fewer multiply-adds per time step.
 """
 
 from __future__ import annotations

@@ -75,7 +75,8 @@ def test_gan_steps_train_the_discriminator_and_move_the_mr_toward_the_reference(
     first = aligner(fused, reference=reference).losses
     for _ in range(60):
         losses = aligner(fused, reference=reference).losses
-        d_grads = torch.autograd.grad(losses["discriminator"], list(aligner.discriminator.parameters()), retain_graph=True)
+        d_params = list(aligner.discriminator.parameters())
+        d_grads = torch.autograd.grad(losses["discriminator"], d_params, retain_graph=True)
         g_loss = 0.5 * losses["adversarial"] + 0.5 * losses["l1"]
         g_grads = torch.autograd.grad(g_loss, list(aligner.reconstructor.parameters()))
         for p, g in zip(aligner.discriminator.parameters(), d_grads):
