@@ -20,7 +20,7 @@ The schema (``?`` = optional, with its default)::
       select?: {metric: loss, mode: min}   (mode defaults to the metric's direction)
       phases:                     # at least one
         - {name?: phase<i>, epochs, protocol?, early_stop?, select?, freeze?: [], init_from?: null,
-           reuse_forward?: true,
+           reuse_forward?: true, bypass?: [],
            optimizers: {<name>: {name: adam|adamw|sgd, lr, weight_decay?: 0, betas?: null, momentum?: 0,
                                  params?: <every configured slot, if it is the phase's only optimizer>}},
            steps: [{name?: step<i>, losses: {task_gt|task_rec|<slot>.<aux>: weight},
@@ -94,7 +94,9 @@ _TOP_KEYS = ("name", "description", "data", "model", "train", "eval", "seeds", "
              "output_dir")
 _TRAIN_KEYS = ("batch_size", "eval_batch_size", "protocol", "select", "early_stop", "phases")
 _PHASE_KEYS = ("name", "epochs", "protocol", "early_stop", "select", "freeze", "init_from", "reuse_forward",
-               "optimizers", "steps")
+               "bypass", "optimizers", "steps")
+# Optional components a phase may run without (e.g. pre-training a plain fuser + head before the aligner exists).
+_BYPASSABLE = ("recoverer", "aligner")
 _OPTIMIZER_KEYS = ("name", "lr", "weight_decay", "betas", "momentum", "params")
 _STEP_KEYS = ("name", "losses", "optimizer", "update", "clip_grad_value", "clip_grad_norm", "when")
 _SELECT_KEYS = ("metric", "mode")
@@ -165,6 +167,7 @@ class PhaseConfig:
     steps: list[StepConfig]
     reuse_forward: bool = True
     select: SelectConfig = field(default_factory=SelectConfig)
+    bypass: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -732,11 +735,15 @@ class _Checker:
                      expected="'phase:<name of an earlier phase>' or a checkpoint path",
                      allowed=[f"phase:{n}" for n in earlier])
         reuse_forward = self.get(p, "reuse_forward", key, bool, True)
+        bypass = self.get(p, "bypass", key, list[str], [])
+        for j, slot in enumerate(bypass if isinstance(bypass, list) else []):
+            if slot not in _BYPASSABLE:
+                self.add(f"{_join(key, 'bypass')}.{j}", f"cannot bypass {slot!r}", allowed=list(_BYPASSABLE))
         declared = list(p["optimizers"]) if isinstance(p.get("optimizers"), dict) else []
         optimizers = self.optimizers(p["optimizers"], _join(key, "optimizers")) if "optimizers" in p else {}
         steps = self.steps(p["steps"], _join(key, "steps"), declared, optimizers) if "steps" in p else []
         return PhaseConfig(name, epochs, protocol, early_stop, freeze, init_from, optimizers, steps, reuse_forward,
-                           select)
+                           select, list(bypass) if isinstance(bypass, list) else [])
 
     def optimizers(self, value: Any, key: str) -> dict[str, OptimizerConfig]:
         if not isinstance(value, dict) or not value:
@@ -1190,6 +1197,7 @@ def _plain_phase(p: PhaseConfig) -> dict[str, Any]:
         "freeze": list(p.freeze),
         "init_from": p.init_from,
         "reuse_forward": p.reuse_forward,
+        "bypass": list(p.bypass),
         "optimizers": {
             n: {"name": o.name, "lr": o.lr, "weight_decay": o.weight_decay,
                 "betas": None if o.betas is None else list(o.betas), "momentum": o.momentum, "params": list(o.params)}

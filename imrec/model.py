@@ -90,9 +90,11 @@ class IMModel(nn.Module):
             raise KeyError(path)
         return mod
 
-    def aux_loss_names(self) -> set[str]:
+    def aux_loss_names(self, bypass: Iterable[str] = ()) -> set[str]:
         names = {"task_gt", "task_rec"}
         for slot in self.slots():
+            if slot in bypass:
+                continue
             names |= {f"{slot}.{n}" for n in getattr(getattr(self, slot), "aux_losses", ())}
         return names
 
@@ -102,16 +104,19 @@ class IMModel(nn.Module):
         batch: Batch,
         full: Batch | None = None,
         need: set[str] | None = None,
+        bypass: Iterable[str] = (),
     ) -> ForwardResult:
         """Run ``batch`` (missing modalities already zero, see :func:`apply_mask`).
 
         ``full`` is the same batch with every modality present: given only in training with simulated
         missingness, it provides the recovery targets and the complete-data branch (``f_gt``). ``need`` is the
         set of loss names the caller will use (``None`` = all that can be computed), so unneeded branches are
-        skipped.
+        skipped. ``bypass`` names optional components (recoverer, aligner) to run without in this phase.
         """
         names, mask = batch.names, batch.mask
         training = full is not None
+        recoverer = None if "recoverer" in bypass else self.recoverer
+        aligner = None if "aligner" in bypass else self.aligner
         want = (lambda n: True) if need is None else (lambda n: n in need)
         losses: dict[str, Tensor] = {}
 
@@ -140,14 +145,14 @@ class IMModel(nn.Module):
 
         lengths = batch.lengths
         complete = bool(mask.all())
-        if self.recoverer is not None and not complete:
-            recovered = collect("recoverer", self.recoverer(tokens, mask, names, lengths, targets=truth))
+        if recoverer is not None and not complete:
+            recovered = collect("recoverer", recoverer(tokens, mask, names, lengths, targets=truth))
         else:
             recovered = tokens
 
         f_rec = collect("fuser", self.fuser(recovered, mask, names, lengths))
 
-        need_gt = training and (want("task_gt") or self.aligner is not None)
+        need_gt = training and (want("task_gt") or aligner is not None)
         f_gt = None
         if need_gt:
             if complete:
@@ -157,8 +162,8 @@ class IMModel(nn.Module):
                 f_gt = collect("fuser", self.fuser(truth, ones, names, full.lengths))
 
         fused = f_rec
-        if self.aligner is not None:
-            fused = collect("aligner", self.aligner(f_rec, reference=f_gt))
+        if aligner is not None:
+            fused = collect("aligner", aligner(f_rec, reference=f_gt))
 
         prediction = collect("head", self.head(fused))
         if want("task_rec"):

@@ -131,7 +131,8 @@ def describe_plan(recipe: Recipe, prepared: Prepared, model: IMModel) -> str:
     for phase in recipe.train.phases:
         plan = plan_phase(model, phase, str(recipe.source or "<recipe>"))
         lines.append(f"phase {phase.name}: {phase.epochs} epochs, protocol {prepared.train_conditions[recipe.train.phases.index(phase)].name}, "
-                     f"early stop {phase.early_stop}, select {phase.select.metric}, frozen {phase.freeze or '-'}")
+                     f"early stop {phase.early_stop}, select {phase.select.metric}, frozen {phase.freeze or '-'}, "
+                     f"bypassed {phase.bypass or '-'}")
         for s in plan.steps:
             n = sum(p.numel() for p in s.params)
             lines.append(f"  step {s.name}: {s.losses} → optimiser {s.optimizer} ({n:,} parameters), when {s.when}")
@@ -209,7 +210,7 @@ def run_seed(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path, device: 
     per_condition: dict[str, dict[str, float]] = {}
     for cond in prepared.eval_conditions:
         res = evaluate(model, prepared.splits["test"], cond, seed, recipe.train.eval_batch_size, prepared.metrics,
-                       device, recovery=recipe.eval.recovery_metrics)
+                       device, recovery=recipe.eval.recovery_metrics, bypass=recipe.train.phases[-1].bypass)
         per_condition[cond.name] = res.metrics
     if dist.is_main:
         atomic_write_json(sdir / "test.json", {"seed": seed, "split": "test", "conditions": per_condition,

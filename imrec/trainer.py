@@ -146,7 +146,7 @@ def plan_phase(model: IMModel, phase: Any, source: str = "<recipe>") -> PhasePla
         if not params and not problems:
             problems.append(Problem(source, f"{key}.steps.{s.name}", "updates no trainable parameter"))
         steps.append(StepPlan(s.name, dict(s.losses), s.optimizer, params, s.clip_grad_value, s.clip_grad_norm, s.when))
-    available = model.aux_loss_names()
+    available = model.aux_loss_names(phase.bypass)
     for s in steps:
         for loss in s.losses:
             if loss not in available:
@@ -184,6 +184,7 @@ def evaluate(
     metrics: Sequence[Callable[[np.ndarray, np.ndarray], dict[str, float]]],
     device: torch.device,
     recovery: bool = False,
+    bypass: Sequence[str] = (),
 ) -> EvalResult:
     """Score ``model`` on ``split`` under ``condition`` (evaluation masks: seed + sample ids only).
 
@@ -206,7 +207,7 @@ def evaluate(
             mask = mask.to(device)
             frames = {k: v.to(device) for k, v in frames.items()} if frames else None
             inp = apply_mask(full, mask, frames)
-            res = model(inp)
+            res = model(inp, bypass=bypass)
             loss_sum += float(model.head.loss(res.prediction, inp.labels)) * full.size
             n_total += full.size
             preds.append(res.prediction.float().cpu())
@@ -386,7 +387,7 @@ class Trainer:
             while not stopped and epoch < phase.epochs:
                 log = self._train_epoch(p_idx, phase, plan, epoch)
                 valid = evaluate(self.model, self.splits["valid"], self.select_conditions[p_idx], self.seed,
-                                 self.recipe.train.eval_batch_size, self.metrics, self.device)
+                                 self.recipe.train.eval_batch_size, self.metrics, self.device, bypass=phase.bypass)
                 metric_name = phase.select.metric
                 value = valid.metrics.get(metric_name, float("nan"))
                 mode = phase.select.mode or ("max" if self.higher_is_better.get(metric_name, False) else "min")
@@ -479,11 +480,12 @@ class Trainer:
         active = [s for s in plan.steps if not (s.when == "missing" and complete)]
         logged: dict[str, float] = {}
         reuse = getattr(phase, "reuse_forward", True)
-        res = self.model(inp, full=full, need=plan.need) if reuse else None
+        bypass = phase.bypass
+        res = self.model(inp, full=full, need=plan.need, bypass=bypass) if reuse else None
         pending: list[tuple[StepPlan, list[nn.Parameter], list[torch.Tensor | None]]] = []
         for i, step in enumerate(active):
             if not reuse:
-                res = self.model(inp, full=full, need=set(step.losses))
+                res = self.model(inp, full=full, need=set(step.losses), bypass=bypass)
             terms = {n: res.losses[n] for n in step.losses if n in res.losses}
             params = [p for p in step.params if p.requires_grad]
             if not terms:

@@ -157,3 +157,18 @@ def test_apply_mask_zeroes_exactly_and_frames():
     keep = {"x": torch.tensor([[True, True, True], [True, False, True]])}
     out = apply_mask(b, mask, keep)
     assert torch.equal(out.modalities["x"][1, 1], torch.zeros(4))
+
+
+def test_bypassed_components_do_not_run_and_their_losses_are_rejected(setup):
+    recipe, prepared, model = setup
+    calls = []
+    model.aligner.register_forward_hook(lambda *a: calls.append(1))
+    inp, full = _one_batch(prepared, model)
+    res = model(inp, full=full, bypass=("aligner",))
+    assert not calls and not any(k.startswith("aligner.") for k in res.losses)
+    model(inp, full=full)
+    assert calls
+    phase = recipe.train.phases[1]
+    phase.bypass = ["aligner"]
+    with pytest.raises(RecipeError, match="aligner.discriminator"):
+        plan_phase(model, phase)
