@@ -76,13 +76,18 @@ def view_from_definition(defn: Definition) -> BoardView:
     def code(text: str) -> str:
         return f"`{text}`"
 
-    recipes = ", ".join(f"{m.name} = [{shown_path(m.recipe, defn.base)}]({shown_path(m.recipe, defn.base)})"
+    # Links relative to the leaderboard file (where this text is shown), else to the definition.
+    where = defn.leaderboard.parent if defn.leaderboard is not None else defn.base
+    recipes = ", ".join(f"{m.name} = [{m.recipe.name}]({shown_path(m.recipe, where)})"
                         + (" with " + " ".join(code(o) for o in m.overrides) if m.overrides else "")
                         for m in defn.methods)
     notes = [f"Methods: {recipes}.",
              f"Seeds: {', '.join(str(s) for s in defn.seeds)}.",
              "Board-wide overrides (every method): "
              + (", ".join(code(o) for o in defn.overrides) if defn.overrides else "none") + "."]
+    if defn.plots is not None:
+        links = [f"[{label(m)}]({shown_path(defn.plots / f'{defn.board}_{m}.png', where)})" for m in defn.metrics]
+        notes.append("Plots of metric vs missing rate: " + ", ".join(links) + ".")
     return BoardView(defn.board, tuple(m.name for m in defn.methods), defn.metrics, defn.reference, defn.baseline,
                      defn.description, tuple(notes), known_metrics())
 
