@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -43,12 +42,9 @@ def label_r2(splits, names: list[str]) -> float:
     return ridge_r2(feats("train"), splits["train"].labels.astype(np.float64), feats("test"), splits["test"].labels)
 
 
-def test_mosi_preset_shapes_dtypes_and_speed():
-    t0 = time.perf_counter()
+def test_mosi_preset_shapes_and_dtypes():
     ds = Synthetic(preset="mosi", seed=3)
     splits = ds.load()
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 5.0, f"MOSI preset took {elapsed:.2f}s"  # ~1.5 s cold on 2 slow cores; generous for CI
     assert ds.spec.names == ("text", "audio", "vision")
     assert [(m.dim, m.length) for m in ds.spec.modalities] == [(768, 50), (5, 50), (20, 50)]
     assert ds.spec.task.kind == "regression" and ds.spec.task.label_range == (-3.0, 3.0)
