@@ -12,7 +12,7 @@ is called (see :func:`apply_mask`); no ground truth of a missing modality reache
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -158,8 +158,7 @@ class IMModel(nn.Module):
             if complete:
                 f_gt = f_rec  # same input, same function: no second fuser pass
             else:
-                ones = torch.ones_like(mask)
-                f_gt = collect("fuser", self.fuser(truth, ones, names, full.lengths))
+                f_gt = self._fuse_truth(truth, mask, names, full.lengths, f_rec, collect)
 
         fused = f_rec
         if aligner is not None:
@@ -173,6 +172,22 @@ class IMModel(nn.Module):
             prediction_gt = self.head(f_gt).value
             losses["task_gt"] = self.head.loss(prediction_gt, batch.labels)
         return ForwardResult(prediction, losses, recovered, truth, prediction_gt)
+
+
+    def _fuse_truth(self, truth: dict[str, Tensor], mask: Tensor, names: Sequence[str], lengths: Mapping[str, Tensor],
+                    f_rec: Tensor, collect: Any) -> Tensor:
+        """f_gt, the fused vector of the complete tokens. A sample with nothing missing was fused from exactly
+        these tokens already (its row of ``f_rec``); when the fuser declares ``independent_samples`` (no batch
+        statistics: a row's output depends on that row alone) only the other rows go through it again."""
+        ones = torch.ones_like(mask)
+        if not getattr(self.fuser, "independent_samples", False):
+            return collect("fuser", self.fuser(truth, ones, names, lengths))
+        incomplete = (~mask.all(dim=1)).nonzero().squeeze(1)
+        if incomplete.numel() == mask.shape[0]:
+            return collect("fuser", self.fuser(truth, ones, names, lengths))
+        part = collect("fuser", self.fuser({n: t[incomplete] for n, t in truth.items()}, ones[incomplete], names,
+                                           {n: l[incomplete] for n, l in lengths.items()}))
+        return f_rec.index_put((incomplete,), part)
 
 
 def build_model(spec: DatasetSpec, model_cfg: Mapping[str, Any], source: str = "<recipe>") -> IMModel:

@@ -39,6 +39,22 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 
 
 # ------------------------------------------------------------------------------------------------ parameters
+def _multi_tensor(name: str, params: Sequence[nn.Parameter]) -> dict[str, bool]:
+    """Keyword arguments that select the fastest implementation of optimiser ``name`` for ``params``.
+
+    torch picks the one-tensor-at-a-time loop by default on CPU (~8 small ops per parameter tensor: 24 ms per
+    step of RoHyDR's 785 tensors on one core). Adam/AdamW's fused kernel (CPU and CUDA) does the same update in
+    one pass (5 ms); SGD gets the multi-tensor ``foreach`` loop. Same update rule, same state dict.
+    """
+    devices = {p.device.type for p in params}
+    floating = all(p.is_floating_point() for p in params)
+    if name in ("adam", "adamw") and floating and devices <= {"cpu", "cuda"}:
+        return {"fused": True}
+    if name == "sgd" and devices <= {"cpu", "cuda"}:
+        return {"foreach": True}
+    return {}
+
+
 def _param_paths(model: IMModel) -> dict[str, nn.Parameter]:
     return dict(model.named_parameters())
 
@@ -128,6 +144,7 @@ def plan_phase(model: IMModel, phase: Any, source: str = "<recipe>") -> PhasePla
             kwargs["betas"] = tuple(ocfg.betas)
         if ocfg.name == "sgd":
             kwargs["momentum"] = ocfg.momentum
+        kwargs.update(_multi_tensor(ocfg.name, opt_params[oname]))
         optimizers[oname] = OPTIMIZERS[ocfg.name](opt_params[oname], **kwargs)
 
     steps: list[StepPlan] = []

@@ -8,6 +8,7 @@ Bernoulli sampler costs ~8 ns per element, which made dropout the largest single
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -18,8 +19,18 @@ from .errors import ComponentConfigError
 
 
 def sinusoidal_positions(length: int, dim: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-    """``(length, dim)`` sine/cosine position encodings (Vaswani et al. 2017, §3.5)."""
-    return sinusoidal_embedding(torch.arange(length, device=device), dim).to(dtype)
+    """``(length, dim)`` sine/cosine position encodings (Vaswani et al. 2017, §3.5).
+
+    Cached per (length, dim, device, dtype): a training batch of RoHyDR asks for them ~50 times. The tensor is
+    shared: do not modify it in place.
+    """
+    return _positions(int(length), int(dim), torch.device(device), dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _positions(length: int, dim: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    with torch.inference_mode(False), torch.no_grad():  # a plain tensor, whatever mode the first caller is in
+        return sinusoidal_embedding(torch.arange(length, device=device), dim).to(dtype)
 
 
 def sinusoidal_embedding(values: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:

@@ -33,9 +33,16 @@ class CrossModalLayer(nn.Module):
         self.ff = FeedForward(dim, 4 * dim, nn.ReLU, relu_dropout)
         self.res_dropout = Dropout(res_dropout)
 
-    def forward(self, x: Tensor, source: Tensor | None, key_mask: Tensor | None) -> Tensor:
+    def forward(
+        self, x: Tensor, source: Tensor | None, key_mask: Tensor | None, query: Tensor | None = None
+    ) -> Tensor:
+        """``query`` ``(B,)`` (optional): compute the output at that one step per sample only, ``(B, 1, dim)``;
+        keys and values still come from every step (the outputs at that step are the same as without it)."""
         h = self.norm_q(x)
         context = h if source is None else self.norm_kv(source)
+        if query is not None:
+            rows = torch.arange(x.shape[0], device=x.device)
+            x, h = x[rows, query].unsqueeze(1), h[rows, query].unsqueeze(1)
         x = x + self.res_dropout(self.attn(h, context, key_mask))
         return x + self.res_dropout(self.ff(self.norm_ff(x)))
 
@@ -68,13 +75,19 @@ class CrossModalTransformer(nn.Module):
         pos = sinusoidal_positions(x.shape[1], x.shape[2], x.device, x.dtype)
         return dropout(self.scale * x + pos, self.embed_dropout, self.training)
 
-    def forward(self, x: Tensor, source: Tensor | None = None, key_mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, source: Tensor | None = None, key_mask: Tensor | None = None, query: Tensor | None = None
+    ) -> Tensor:
+        """``(B, T, dim)`` → ``(B, T, dim)``; with ``query`` ``(B,)`` step indices, only the output at those steps,
+        ``(B, dim)``: the last layer then computes one query per sample instead of T (what ``pool: last`` reads)."""
         x = self._embed(x)
         if source is not None:
             source = self._embed(source)
-        for layer in self.layers:
-            x = layer(x, source, key_mask)
-        return self.norm(x)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer(x, source, key_mask, query if i == last else None)
+        out = self.norm(x)
+        return out.squeeze(1) if query is not None else out
 
 
 class MulTFuser(nn.Module):
@@ -94,6 +107,9 @@ class MulTFuser(nn.Module):
     """
 
     aux_losses: ClassVar[tuple[str, ...]] = ()
+    # Each sample's fused vector depends on that sample alone (layer norms, no batch statistics): the core may
+    # fuse a subset of rows, e.g. only the incomplete samples for f_gt (imrec.model.IMModel._fuse_truth).
+    independent_samples: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -136,12 +152,18 @@ class MulTFuser(nn.Module):
             {tgt: CrossModalTransformer((k - 1) * d_model, num_heads, memory_layers, **drops) for tgt in self.names}
         )
 
-    def _pool(self, h: Tensor, valid: Tensor | None) -> Tensor:
+    @staticmethod
+    def _last(h: Tensor, valid: Tensor | None) -> Tensor:
+        """``(B,)`` index of each sample's last valid step (the last step when there is no padding)."""
         if valid is None:
-            return h[:, -1] if self.pool == "last" else h.mean(dim=1)
+            return torch.full((h.shape[0],), h.shape[1] - 1, dtype=torch.long, device=h.device)
+        return (valid.sum(dim=1) - 1).clamp_min(0)
+
+    def _pool(self, h: Tensor, valid: Tensor | None) -> Tensor:
         if self.pool == "last":
-            last = (valid.sum(dim=1) - 1).clamp_min(0)
-            return h[torch.arange(h.shape[0], device=h.device), last]
+            return h[torch.arange(h.shape[0], device=h.device), self._last(h, valid)]
+        if valid is None:
+            return h.mean(dim=1)
         w = valid.to(h.dtype)[:, :, None]
         return (h * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
 
@@ -159,6 +181,10 @@ class MulTFuser(nn.Module):
                 for src in self.names
                 if src != tgt
             ]
-            h = self.memory[tgt](torch.cat(streams, dim=-1), key_mask=valid[tgt])
-            fused.append(self._pool(h, valid[tgt]))
+            memory = torch.cat(streams, dim=-1)
+            if self.pool == "last":
+                # Only the last valid step is read: the memory's last layer computes that one query per sample.
+                fused.append(self.memory[tgt](memory, key_mask=valid[tgt], query=self._last(memory, valid[tgt])))
+            else:
+                fused.append(self._pool(self.memory[tgt](memory, key_mask=valid[tgt]), valid[tgt]))
         return Output(value=torch.cat(fused, dim=-1))

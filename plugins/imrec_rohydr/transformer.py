@@ -31,6 +31,20 @@ class Context:
         return Context([(k[rows], v[rows]) for k, v in self.keys_values], self.mask[rows])
 
 
+def _compact(context: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Drop masked keys: each row's valid tokens first (stable order), cut to the largest valid count.
+
+    Attention is invariant to the order of its keys and gives masked keys weight 0, so this changes no output;
+    it removes the cost of keys nobody attends to. With K = 3 at MR 2/3 every sample has one source available,
+    so the condition shrinks from 1 + 2T to 1 + T keys (half the cross-attention work of every denoiser call).
+    """
+    keep = int(mask.sum(dim=1).max())
+    if keep == mask.shape[1]:
+        return context, mask
+    order = torch.sort((~mask).to(torch.uint8), dim=1, stable=True).indices[:, :keep]
+    return context.gather(1, order[:, :, None].expand(-1, -1, context.shape[2])), mask.gather(1, order)
+
+
 def _modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     return x * (1.0 + scale[:, None]) + shift[:, None]
 
@@ -94,8 +108,9 @@ class ConditionedTransformer(nn.Module):
             pos = sinusoidal_positions(steps, self.width, tokens.device, tokens.dtype)
             parts.append(self.context_proj(tokens) + self.source_embedding.weight[index] + pos)
             masks.append(valid)
-        context = self.context_norm(torch.cat(parts, dim=1))
-        return Context([b.cross_attn.keys_values(context) for b in self.blocks], torch.cat(masks, dim=1))
+        context, mask = _compact(torch.cat(parts, dim=1), torch.cat(masks, dim=1))
+        context = self.context_norm(context)
+        return Context([b.cross_attn.keys_values(context) for b in self.blocks], mask)
 
     def forward(self, x: Tensor, cond: Tensor, context: Context) -> Tensor:
         """``x`` ``(N, T, width)``, ``cond`` ``(N, width)`` → ``(N, T, width)``, final-normed and modulated."""
