@@ -1,17 +1,29 @@
 """Single-process and ``torchrun`` (torch.distributed) execution, behind one small interface.
 
-Under ``torchrun`` (``WORLD_SIZE`` > 1) each rank trains on its shard of every epoch's order; gradients of each
-optimisation step are averaged across ranks (gloo on CPU, nccl on GPU), which is what DistributedDataParallel
-does, done per step because the trainer takes per-step gradients with ``torch.autograd.grad``. Missing masks
-are computed from (seed, epoch, sample id) alone, so they do not depend on the rank. Evaluation runs on every
-rank over the full split (identical results); only rank 0 writes the run directory and checkpoints.
+Under ``torchrun`` (``WORLD_SIZE`` > 1) the run keeps the single-process semantics and splits the work:
+
+* **Batches.** ``train.batch_size`` is the *global* batch. Every epoch's order is the single-process permutation;
+  rank ``r`` of ``W`` takes elements ``r, r + W, r + 2W, …`` and batches of ``batch_size / W``, so step ``b``
+  of all ranks together covers exactly the single-process batch ``b`` (the last ``N mod W`` samples of an
+  epoch's order are left out so that every rank takes the same number of steps).
+* **Gradients.** Each optimisation step's gradients are averaged across ranks before clipping and the
+  optimiser (what DistributedDataParallel does, done per step because the trainer takes per-step gradients
+  with ``torch.autograd.grad``). A parameter no rank has a gradient for is skipped, as in one process.
+* **Buffers** (e.g. HDDM's running token statistics) are made identical after every batch: floating-point
+  buffers are averaged, others (counters) are taken from rank 0.
+* **Randomness.** Missing masks are computed from (seed, epoch, sample id) alone, so they do not depend on the
+  rank; dropout and diffusion noise are drawn from a per-rank stream, saved per rank in ``state.pt`` (resume).
+* **Evaluation** runs on every rank over the full split (identical models, identical results); only rank 0
+  writes the run directory and checkpoints.
+
+Backends: gloo on CPU, nccl on GPU (one GPU per process, ``LOCAL_RANK``).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -38,6 +50,12 @@ class Single:
 
     def broadcast_module(self, module: nn.Module) -> None:
         return None
+
+    def sync_buffers(self, module: nn.Module) -> None:
+        return None
+
+    def gather_objects(self, obj: Any) -> list[Any]:
+        return [obj]
 
     def close(self) -> None:
         return None
@@ -79,6 +97,7 @@ class TorchDistributed(Single):
         return bool(t.item())
 
     def allreduce_mean(self, tensors: Sequence[torch.Tensor]) -> None:
+        """Average ``tensors`` (same shapes and dtype on every rank) in place, in one collective."""
         if not tensors:
             return
         flat = torch.cat([t.reshape(-1) for t in tensors])
@@ -99,13 +118,39 @@ class TorchDistributed(Single):
         for t in list(module.parameters()) + list(module.buffers()):
             self.dist.broadcast(t.data, src=0)
 
+    def sync_buffers(self, module: nn.Module) -> None:
+        """Average floating-point buffers across ranks; take the others (counters) from rank 0."""
+        floating = [b for b in module.buffers() if b.is_floating_point()]
+        if floating:
+            self.allreduce_mean([b.data for b in floating])
+        for b in module.buffers():
+            if not b.is_floating_point():
+                self.dist.broadcast(b.data, src=0)
+
+    def gather_objects(self, obj: Any) -> list[Any]:
+        """Every rank's ``obj`` (picklable), in rank order, on every rank."""
+        out: list[Any] = [None] * self.world
+        self.dist.all_gather_object(out, obj)
+        return out
+
     def close(self) -> None:
+        global _ACTIVE
         if self.dist.is_initialized():
             self.dist.destroy_process_group()
+        _ACTIVE = None
+
+
+_ACTIVE: Single | None = None
 
 
 def from_environment() -> Single:
-    """``TorchDistributed`` when launched by torchrun with more than one process, else ``Single``."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return TorchDistributed()
-    return Single()
+    """``TorchDistributed`` when launched by torchrun with more than one process, else ``Single``; it becomes
+    the process's :func:`active` one."""
+    global _ACTIVE
+    _ACTIVE = TorchDistributed() if int(os.environ.get("WORLD_SIZE", "1")) > 1 else Single()
+    return _ACTIVE
+
+
+def active() -> Single:
+    """The execution context set up by :func:`from_environment` (``Single`` when there is none)."""
+    return _ACTIVE if _ACTIVE is not None else Single()

@@ -340,6 +340,15 @@ class Trainer:
         self.barrier = barrier or (lambda: None)
         self.all_true = all_true or (lambda flag: flag)
         self.source = str(getattr(recipe, "source", None) or "<recipe>")
+        # ``train.batch_size`` is the global batch: each of W ranks takes batch_size / W of every batch, so the
+        # W ranks together see exactly the single-process batches (imrec.distributed).
+        world = shard[1]
+        if recipe.train.batch_size % world:
+            raise RecipeError([Problem(self.source, "train.batch_size",
+                                       f"{recipe.train.batch_size} cannot be split evenly over {world} processes",
+                                       expected=f"a multiple of {world} (the global batch; each process takes "
+                                                f"batch_size / {world})")])
+        self.batch_size = recipe.train.batch_size // world
 
     # -------------------------------------------------------------------------------------------- checkpoints
     @property
@@ -375,6 +384,11 @@ class Trainer:
     def fit(self) -> None:
         phases = self.recipe.train.phases
         start_phase, start_epoch, resumed = 0, 0, None
+        rank, world = self.shard
+        if world > 1 and rank > 0:
+            # Each rank draws its own dropout masks and diffusion noise (rank 0 keeps the single-process stream);
+            # the model itself is already identical on every rank.
+            seed_everything(int(eval_seed(self.seed, f"rank {rank}")))
         if self.state_path.exists():
             resumed = safe_torch_load(self.state_path, map_location=self.device)
             start_phase, start_epoch = resumed["next_phase"], resumed["next_epoch"]
@@ -387,7 +401,8 @@ class Trainer:
                 atomic_write_text(self.metrics_path, "".join(l + "\n" for l in lines))
         for p_idx in range(start_phase, len(phases)):
             phase = phases[p_idx]
-            if p_idx == start_phase and resumed is not None:
+            # A state saved mid-phase carries the optimisers; one saved at a phase boundary starts the phase afresh.
+            if p_idx == start_phase and resumed is not None and resumed.get("optimizers"):
                 best, bad, stopped = resumed["best"], resumed["bad_epochs"], resumed["stopped"]
             else:
                 best, bad, stopped = None, 0, False
@@ -395,10 +410,11 @@ class Trainer:
                 if phase.init_from:
                     self._init_from(phase)
             plan = plan_phase(self.model, phase, self.source)
-            if p_idx == start_phase and resumed is not None and resumed.get("optimizers"):
-                for name, sd in resumed["optimizers"].items():
+            if p_idx == start_phase and resumed is not None:
+                for name, sd in (resumed.get("optimizers") or {}).items():
                     plan.optimizers[name].load_state_dict(sd)
-                set_rng_state(resumed["rng"])
+                ranks = resumed.get("rng_ranks")
+                set_rng_state(ranks[self.shard[0]] if ranks and len(ranks) == self.shard[1] else resumed["rng"])
                 resumed = None
             epoch = start_epoch
             while not stopped and epoch < phase.epochs:
@@ -434,6 +450,7 @@ class Trainer:
             if ckpt["phase"] == phase.name:
                 self.model.load_state_dict(ckpt["model"])
         self._save(self.dir / f"phase-{phase.name}.pt", self._checkpoint(phase.name, -1, best and best["metric"]))
+        self.barrier()  # a later phase's init_from reads it on every rank
 
     def _init_from(self, phase: Any) -> None:
         from pathlib import Path
@@ -450,12 +467,20 @@ class Trainer:
 
     def _save_state(self, next_phase: int, next_epoch: int, plan: PhasePlan | None, best, bad: int,
                     stopped: bool) -> None:
+        rng = rng_state()
+        ranks = self._dist().gather_objects(rng) if self.shard[1] > 1 else None  # every rank's stream, for resume
         self._save(self.state_path, {
             "next_phase": next_phase, "next_epoch": next_epoch, "model": self.model.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in plan.optimizers.items()} if plan else {},
-            "best": best, "bad_epochs": bad, "stopped": stopped, "rng": rng_state(),
+            "best": best, "bad_epochs": bad, "stopped": stopped, "rng": rng, "rng_ranks": ranks,
             "metric_lines": len(self._metric_lines()),
         })
+
+    @staticmethod
+    def _dist() -> Any:
+        from .distributed import active
+
+        return active()
 
     # -------------------------------------------------------------------------------------------- one epoch
     def _train_epoch(self, p_idx: int, phase: Any, plan: PhasePlan, epoch: int) -> EpochLog:
@@ -469,7 +494,7 @@ class Trainer:
         masked = condition_masks(self.train_conditions[p_idx], split, model.names, self.seed,
                                  epoch=p_idx * 1_000_000 + epoch)
         order = epoch_order(len(split), self.seed, p_idx, epoch, self.shard)
-        bs = self.recipe.train.batch_size
+        bs = self.batch_size
         n_batches = math.ceil(len(order) / bs)
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
@@ -480,6 +505,8 @@ class Trainer:
             frames = {k: v.to(self.device) for k, v in frames.items()} if frames else None
             inp = apply_mask(full, mask, frames)
             values = self._train_batch(phase, plan, inp, full, epoch)
+            if self.allreduce is not None:
+                self._dist().sync_buffers(model)  # e.g. running statistics: identical models on every rank
             for k, v in values.items():
                 sums[k] = sums.get(k, 0.0) + v
                 counts[k] = counts.get(k, 0) + 1
@@ -541,17 +568,20 @@ class Trainer:
             return
         opt = plan.optimizers[step.optimizer]
         opt.zero_grad(set_to_none=True)
+        if self.allreduce is not None:
+            # Average gradients across ranks, in one collective together with flags saying which ranks had one:
+            # a parameter no rank reached keeps grad None and is skipped by the optimiser, as in one process.
+            flags = torch.tensor([0.0 if g is None else 1.0 for g in grads], device=params[0].device)
+            full = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+            self.allreduce([flags, *full])
+            grads = [g if f > 0 else None for g, f in zip(full, flags.tolist())]
         with_grad = []
         for p, g in zip(params, grads):
-            if g is None and self.allreduce is not None:
-                g = torch.zeros_like(p)
             if g is not None:
                 p.grad = g
                 with_grad.append(p)
         if not with_grad:
             return
-        if self.allreduce is not None:
-            self.allreduce([p.grad for p in with_grad])  # average gradients across ranks (distributed training)
         if step.clip_grad_value is not None:
             torch.nn.utils.clip_grad_value_(with_grad, step.clip_grad_value)
         if step.clip_grad_norm is not None:
