@@ -1,5 +1,5 @@
 """Built-in imrec plugin: datasets (synthetic, MMSA pickles, CMU-SDK .csd, MOSI bc-LSTM features, handwritten
-digits, your own .npz) and the ``imrec data`` command (get / verify / info)."""
+digits, your own .npz or memory-mapped .npy folders) and the ``imrec data`` command (get / verify / info)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from .csd import CSD
 from .handwritten import Handwritten
 from .mmsa import MMSA
 from .mosi_bclstm import MosiBcLstm
+from .npy_folder import NpyFolder
 from .npz import Npz
 from .synthetic import Synthetic
 
@@ -23,6 +24,7 @@ DATASETS: dict[str, Any] = {
     "mosi-bclstm": MosiBcLstm,
     "handwritten": Handwritten,
     "npz": Npz,
+    "npy": NpyFolder,
 }
 
 
@@ -37,4 +39,4 @@ def register_commands(subparsers: Any) -> None:
     _register_command(subparsers)
 
 
-__all__ = ["CSD", "DATASETS", "Handwritten", "MMSA", "MosiBcLstm", "Npz", "Synthetic"]
+__all__ = ["CSD", "DATASETS", "Handwritten", "MMSA", "MosiBcLstm", "NpyFolder", "Npz", "Synthetic"]
