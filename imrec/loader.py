@@ -1,12 +1,14 @@
 """Turn a dataset split (numpy arrays or memory maps) into batches, with the missing-modality condition applied.
 
 Masks are computed once per split and epoch by the condition (never per batch), so the test pattern of a sample
-does not depend on batch size or order. Rows are gathered per batch (``array[indices]``), so a memory-mapped
-split is never copied whole into memory.
+does not depend on batch size or order. Rows are gathered per batch (:func:`read_rows`), so a memory-mapped
+split is never copied whole into memory, nor mapped into the process's resident set.
 """
 
 from __future__ import annotations
 
+import mmap
+import os
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -46,8 +48,45 @@ def condition_masks(
     return MaskedSplit(split, tuple(names), mask, frame_keep)
 
 
+def read_rows(array: np.ndarray, idx: np.ndarray | slice) -> np.ndarray:
+    """``array[idx]`` (rows ``idx`` sorted ascending, or a slice with step 1) as an in-memory array.
+
+    A read-only ``np.memmap`` of a whole file (``np.load(path, mmap_mode="r")``) is read with ``os.preadv``
+    into the result, one call per run of consecutive rows, instead of through the mapping: the bytes pass
+    through the page cache (shared, reclaimable) but are never mapped into this process, so its resident set
+    stays a few batches however much of a dataset larger than memory an epoch touches. Anything else is
+    plain indexing.
+    """
+    if not (isinstance(array, np.memmap) and isinstance(array.base, mmap.mmap) and not array.flags.writeable
+            and array.flags.c_contiguous and array.filename and hasattr(os, "preadv")):
+        return np.asarray(array[idx])
+    if isinstance(idx, slice):
+        start, stop, step = idx.indices(array.shape[0])
+        if step != 1:
+            return np.asarray(array[idx])
+        idx = np.arange(start, stop)
+    idx = np.asarray(idx, dtype=np.int64)
+    out = np.empty((len(idx), *array.shape[1:]), dtype=array.dtype)
+    if not len(idx):
+        return out
+    row = int(np.prod(array.shape[1:], dtype=np.int64)) * array.itemsize  # bytes per row, C order
+    flat = out.reshape(len(idx), -1).view(np.uint8)
+    breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+    with open(array.filename, "rb", buffering=0) as fh:
+        for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, len(idx)]):
+            view = memoryview(flat[lo:hi]).cast("B")
+            offset = array.offset + int(idx[lo]) * row
+            done = 0
+            while done < len(view):  # preadv may return short reads
+                got = os.preadv(fh.fileno(), [view[done:]], offset + done)
+                if got <= 0:
+                    raise OSError(f"{array.filename}: unexpected end of file reading rows {idx[lo]}…{idx[hi - 1]}")
+                done += got
+    return out
+
+
 def _rows(array: np.ndarray, idx: np.ndarray) -> torch.Tensor:
-    rows = np.asarray(array[idx])
+    rows = read_rows(array, idx)
     if rows.dtype == np.float64:
         rows = rows.astype(np.float32)
     return torch.from_numpy(np.ascontiguousarray(rows))

@@ -10,8 +10,9 @@ Layout (one sub-folder per split, one ``.npy`` file per array, e.g. written with
     folder/valid/…  folder/test/…  the same files
 
 With ``mmap: true`` (default) the feature arrays are opened with ``np.load(mmap_mode="r")``: nothing is read
-until a batch gathers its rows (``imrec.loader``), so a dataset larger than memory trains with a resident set
-of a few batches; the operating system's page cache holds what was read, once, shared and reclaimable. Memory
+until a batch gathers its rows (``imrec.loader.read_rows``, which reads them with ``preadv`` rather than
+through the mapping), so a dataset larger than memory trains with a resident set of a few batches; the
+operating system's page cache holds what was read, once, shared and reclaimable. Memory
 mapping needs float32 on disk (any other dtype would be converted, i.e. copied into memory): :func:`save`
 writes float32. ``mmap: false`` loads every array into memory and converts any real dtype.
 """
@@ -25,8 +26,9 @@ import numpy as np
 
 from imrec.errors import DataError
 from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
+from imrec.loader import read_rows
 
-from .checks import SPLITS, check_splits, handle_nonfinite, one_of
+from .checks import SPLITS, check_splits, count_nonfinite, handle_nonfinite, one_of
 from .paths import resolve
 
 NAME = "data.npy"
@@ -172,8 +174,7 @@ class NpyFolder:
             if present.shape != (n, k) or present.dtype != np.bool_:
                 raise DataError(f"{files['present']}: must be bool of shape ({n}, {k}) (columns in the order "
                                 f"{', '.join(spec.names)}), has shape {present.shape} dtype {present.dtype}")
-        # "c" (copy-on-write) lets `nonfinite: zero` repair a mapped array: only the pages it writes are copied.
-        mode = ("c" if self.nonfinite == "zero" else "r") if self.mmap else None
+        mode = "r" if self.mmap else None
         feats: dict[str, np.ndarray] = {}
         lengths: dict[str, np.ndarray] = {}
         for m in spec.modalities:
@@ -192,8 +193,36 @@ class NpyFolder:
             ):
                 raise DataError(f"{files[key]}: must be {n} whole numbers in [0, {m.length}]")
             lengths[m.name] = lens.astype(np.int64)
-        handle_nonfinite(NAME, split, feats, ids, self.nonfinite, str(where))
+        if self.mmap:
+            self._repair_mapped(split, feats, files, ids, str(where))
+        else:
+            handle_nonfinite(NAME, split, feats, ids, self.nonfinite, str(where))
         return Split(modalities=feats, labels=labels, ids=ids, lengths=lengths, present=present)
+
+
+    def _repair_mapped(self, split: str, feats: dict[str, np.ndarray], files: dict[str, Path], ids: np.ndarray,
+                       where: str) -> None:
+        """The non-finite check of mapped features: blocks read with ``read_rows`` (not through the mapping, so
+        the scan does not grow the resident set). ``nonfinite: zero`` re-opens an array that needs repair as a
+        copy-on-write map (the file is not changed; only repaired pages are copied)."""
+        bad = [n for n, a in feats.items() if count_nonfinite(_Blocks(a)).total]
+        if not bad:
+            return
+        if self.nonfinite == "error":
+            handle_nonfinite(NAME, split, {n: _Blocks(feats[n]) for n in bad}, ids, "error", where)
+        repaired = {n: np.load(files[n], mmap_mode="c", allow_pickle=False) for n in bad}
+        handle_nonfinite(NAME, split, repaired, ids, "zero", where)
+        feats.update(repaired)
+
+
+class _Blocks:
+    """A read-only memory map seen through :func:`imrec.loader.read_rows` (for block-wise scans)."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array, self.shape, self.dtype = array, array.shape, array.dtype
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return read_rows(self.array, rows)
 
 
 def save(folder: str | Path, splits: Mapping[str, Split], names: Sequence[str] | None = None,

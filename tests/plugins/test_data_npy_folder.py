@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from imrec.errors import DataError
-from imrec.loader import condition_masks, iterate
+from imrec.loader import condition_masks, iterate, read_rows
 from imrec_data.checks import DataWarning
 from imrec_data.npy_folder import NpyFolder, save
 from imrec_data.synthetic import Synthetic
@@ -92,3 +92,18 @@ def test_missing_split_folder(tmp_path):
     (tmp_path / "x" / "train").mkdir(parents=True)
     with pytest.raises(DataError, match=r"split folder not found: .*valid.*docs/data.md"):
         NpyFolder(folder=str(tmp_path / "x")).spec
+
+
+def test_read_rows_reads_memory_maps_by_runs_of_rows(tmp_path):
+    x = np.random.default_rng(0).random((50, 3, 2), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    for idx in ([0, 1, 2, 7, 8, 49], [5], [], list(range(50))):
+        got = read_rows(mapped, np.array(idx, dtype=np.int64))
+        assert type(got) is np.ndarray and got.shape == (len(idx), 3, 2)
+        np.testing.assert_array_equal(got, x[idx])
+    np.testing.assert_array_equal(read_rows(mapped, slice(10, 20)), x[10:20])
+    np.testing.assert_array_equal(read_rows(mapped[5:], np.array([0, 3])), x[[5, 8]])  # a view: plain indexing
+    cow = np.load(tmp_path / "x.npy", mmap_mode="c")
+    cow[1] = 0.0  # a copy-on-write map is read through the mapping: its private changes count
+    np.testing.assert_array_equal(read_rows(cow, np.array([1])), np.zeros((1, 3, 2), np.float32))
