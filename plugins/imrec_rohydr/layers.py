@@ -51,22 +51,54 @@ def step_mask(lengths: Tensor | None, batch: int, steps: int, device: torch.devi
     return torch.arange(steps, device=device)[None, :] < lengths.to(device).view(-1, 1)
 
 
+def _keep_mask(x: Tensor, p: float) -> Tensor:
+    """Bool keep-mask of ``x``'s shape, True with probability 1 − ``p`` (resolved to 1/65536): full-range random
+    int64 words viewed as four int16 lanes each, ~5× cheaper on CPU than per-element Bernoulli draws."""
+    n = x.numel()
+    words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), None)
+    return words.view(torch.int16)[:n].view(x.shape) >= int(round(p * 65536)) - 32768
+
+
+class _ReLUMaskedScale(torch.autograd.Function):
+    """``relu(x) · keep / (1 − p)``, keeping only its output for backward: the output is positive exactly where
+    the gradient passes (ReLU open and kept), and the next layer keeps the same tensor anyway, so the pair costs
+    no memory of its own (ReLU then dropout would keep the ReLU output and a float mask: 8 bytes/element)."""
+
+    @staticmethod
+    def forward(ctx: object, x: Tensor, keep: Tensor, scale: float) -> Tensor:  # type: ignore[override]
+        out = (x.clamp_min(0.0) * keep).mul_(scale)
+        ctx.save_for_backward(out)  # type: ignore[attr-defined]
+        ctx.scale = scale  # type: ignore[attr-defined]
+        return out
+
+    @staticmethod
+    def backward(ctx: object, grad: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
+        (out,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        return torch.ops.aten.threshold_backward(grad, out, 0.0).mul_(ctx.scale), None, None  # type: ignore[attr-defined]
+
+
 def dropout(x: Tensor, p: float, training: bool) -> Tensor:
     """Inverted dropout (zero with probability ``p``, scale the rest by 1/(1−p)).
 
     On CUDA (and elsewhere) this is :func:`torch.nn.functional.dropout`. On CPU the keep-mask comes from full-range
     random int64 words viewed as four int16 lanes each (``p`` resolved to 1/65536): ~5× cheaper than
     ``F.dropout``'s per-element Bernoulli draws, and equally driven by the global (seeded) CPU generator.
+    (A bool mask kept by a custom autograd function would save 3 bytes per element of activation memory but
+    costs ~4 % of a RoHyDR training batch; only the ReLU + dropout pair is fused, :func:`relu_dropout`.)
     """
     if not training or p == 0.0:
         return x
     if x.device.type != "cpu" or p >= 1.0:
         return F.dropout(x, p, training=True)
-    n = x.numel()
-    words = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), None)
-    lanes = words.view(torch.int16)[:n].view(x.shape)
-    keep = lanes >= int(round(p * 65536)) - 32768
-    return x * keep.to(x.dtype).mul_(1.0 / (1.0 - p))
+    return x * _keep_mask(x, p).to(x.dtype).mul_(1.0 / (1.0 - p))
+
+
+def relu_dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """``dropout(relu(x), p, training)`` — the same values, the same random draws — with half the activation
+    memory in training on CPU (:class:`_ReLUMaskedScale`)."""
+    if not training or p == 0.0 or x.device.type != "cpu" or p >= 1.0:
+        return dropout(F.relu(x), p, training)
+    return _ReLUMaskedScale.apply(x, _keep_mask(x, p), 1.0 / (1.0 - p))
 
 
 class Dropout(nn.Module):
@@ -153,6 +185,10 @@ class FeedForward(nn.Module):
     def __init__(self, dim: int, hidden: int, activation: type[nn.Module] = nn.GELU, dropout: float = 0.0) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(dim, hidden), activation(), Dropout(dropout), nn.Linear(hidden, dim))
+        self._relu = activation is nn.ReLU
 
     def forward(self, x: Tensor) -> Tensor:
+        if self._relu:  # ReLU + dropout fused: the same values, less activation memory (relu_dropout)
+            first, _, drop, last = self.net
+            return last(relu_dropout(first(x), drop.p, drop.training))
         return self.net(x)
