@@ -175,6 +175,35 @@ def plan_phase(model: IMModel, phase: Any, source: str = "<recipe>") -> PhasePla
     return PhasePlan(optimizers, steps, list(phase.freeze), need)
 
 
+def release_freed_memory() -> None:
+    """Return heap memory the allocator keeps after frees to the operating system (glibc ``malloc_trim``;
+    nothing elsewhere). glibc keeps freed blocks for reuse: after a training epoch that is about one batch's
+    activations (hundreds of MB for RoHyDR at MOSI shapes), which the next evaluation, with larger batches that
+    fit none of those blocks, would add to the process's peak."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+_TRIM: list[Any] = []
+
+
+def _malloc_trim() -> Any:
+    if not _TRIM:
+        import ctypes
+        import ctypes.util
+
+        fn = None
+        try:
+            name = ctypes.util.find_library("c")
+            lib = ctypes.CDLL(name) if name else None
+            fn = getattr(lib, "malloc_trim", None)
+        except OSError:
+            fn = None
+        _TRIM.append(fn)
+    return _TRIM[0]
+
+
 # ------------------------------------------------------------------------------------------------ evaluation
 @dataclass
 class EvalResult:
@@ -419,6 +448,7 @@ class Trainer:
             epoch = start_epoch
             while not stopped and epoch < phase.epochs:
                 log = self._train_epoch(p_idx, phase, plan, epoch)
+                release_freed_memory()
                 valid = evaluate(self.model, self.splits["valid"], self.select_conditions[p_idx], self.seed,
                                  self.recipe.train.eval_batch_size, self.metrics, self.device, bypass=phase.bypass)
                 metric_name = phase.select.metric
