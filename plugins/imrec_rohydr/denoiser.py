@@ -23,7 +23,7 @@ class Denoiser(nn.Module):
         num_targets: int,
         num_sources: int,
         width: int = 64,
-        blocks: int = 2,
+        blocks: int = 1,
         num_heads: int = 4,
         mlp_ratio: int = 2,
         dropout: float = 0.0,

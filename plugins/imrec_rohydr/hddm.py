@@ -44,7 +44,7 @@ class HDDM(nn.Module):
         modalities: tuple[ModalitySpec, ...],
         d_model: int,
         width: int = 64,
-        blocks: int = 2,
+        blocks: int = 1,
         num_heads: int = 4,
         mlp_ratio: int = 2,
         dropout: float = 0.0,
