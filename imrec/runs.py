@@ -122,10 +122,27 @@ def environment(device: torch.device, seeds: Iterable[int], deterministic: bool)
             "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
         },
         "plugins": [{k: p[k] for k in ("name", "version", "builtin", "module")} for p in plugin_info()],
+        "source_commit": _source_commit(),
         "argv": sys.argv,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     return info
+
+
+def _source_commit() -> str | None:
+    """The git commit of the imrec checkout that ran (None outside a git checkout): numbers name their code."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
+                             text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                           cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5)
+    return out.stdout.strip() + ("+dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
 
 
 def summarize(per_seed: Mapping[int, Mapping[str, Mapping[str, float]]]) -> dict[str, Any]:

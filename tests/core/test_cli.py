@@ -35,6 +35,7 @@ def test_run_end_to_end_writes_run_directory(tmp_path):
         f"output_dir={tmp_path}", "train.phases.recover.epochs=1", "seeds=[3,4]"]
     env = json.loads((run_dir / "environment.json").read_text())
     assert env["seeds"] == [3, 4] and "determinism" in env and env["torch"]
+    assert env["source_commit"] is None or len(env["source_commit"].split("+")[0]) == 40
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["seeds"] == [3, 4] and summary["ddof"] == 1
     cell = summary["conditions"]["random/mr=0.30"]["mae"]
