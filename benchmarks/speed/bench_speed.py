@@ -152,9 +152,16 @@ def build(device: torch.device, overrides: Sequence[str] = (), data: str | None 
     seed_everything(seed)
     model = build_model(prepared.spec, recipe.model, str(recipe.source)).to(device)
     workdir = tempfile.TemporaryDirectory(prefix="imrec-speed-")
+    from imrec.distributed import active
+
+    dist = active()  # torchrun (the ``train-ddp`` section's workers): the run's data-parallel split
+    device = dist.device(device)
+    model = model.to(device)
+    dist.broadcast_module(model)
     trainer = Trainer(recipe, model, prepared.splits, prepared.train_conditions, prepared.select_conditions,
                       prepared.metrics, prepared.higher_is_better, seed, device, Path(workdir.name),
-                      Reporter(enabled=False))
+                      Reporter(enabled=False), shard=(dist.rank, dist.world), is_main=dist.is_main,
+                      allreduce=dist.allreduce_mean, barrier=dist.barrier, all_true=dist.all_true)
     p_idx = [p.name for p in recipe.train.phases].index("recover")
     phase = recipe.train.phases[p_idx]
     plan = plan_phase(model, phase, str(recipe.source))
@@ -286,6 +293,41 @@ def section_train(s: Setup, q: bool) -> dict[str, Any]:
     res["batch_size"] = s.recipe.train.batch_size
     res["x_reference"] = res["samples_s"] / REFERENCE["train_samples_s"]
     return res
+
+
+def section_train_ddp(args: argparse.Namespace) -> dict[str, Any]:
+    """Training throughput of ``--procs`` data-parallel processes (torchrun, gloo on CPU, one thread each), as
+    ``torchrun -m imrec run`` trains: the global batch of 32 split over the processes, each step's gradients
+    averaged across them. Samples/s counts the global batch (all processes' rows)."""
+    out_file = Path(tempfile.mkstemp(prefix="imrec-ddp-", suffix=".json")[1])
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.procs}",
+           str(Path(__file__).resolve()), "--child", "ddp", "--threads", "1", "--device", args.device,
+           "--json", str(out_file)] + (["--quick"] if args.quick else [])
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"torchrun failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    res = json.loads(out_file.read_text())
+    out_file.unlink()
+    res["processes"] = args.procs
+    res["command"] = " ".join(cmd[:6]) + " … --child ddp"
+    return res
+
+
+def child_ddp(args: argparse.Namespace) -> None:
+    """One torchrun worker of ``section_train_ddp``; rank 0 writes the figures (global samples/s)."""
+    from imrec.distributed import from_environment
+
+    dist = from_environment()
+    s = build(torch.device(args.device))
+    res = section_train(s, args.quick)
+    for key in ("samples_s", "x_reference"):
+        res[key] *= dist.world  # every process timed the same lock-step batches; each holds 1/W of the rows
+    res["samples_s_windows"] = [round(r * dist.world, 2) for r in res["samples_s_windows"]]
+    res["batch_size"] = s.recipe.train.batch_size
+    if dist.is_main:
+        args.json.write_text(json.dumps(res))
+    dist.close()
 
 
 def count_recoverer_calls(s: Setup, fn: Callable[[], Any]) -> int:
@@ -593,6 +635,15 @@ def markdown(r: dict[str, Any]) -> str:
                   f"| train, batch {t['batch_size']}, MR 2/3 | {fmt(t['samples_s'])} | {t['batch_s_p50']:.3f} / "
                   f"{t['batch_s_p95']:.3f} s | {t['batch_cpu_s_p50']:.3f} | {t['x_reference']:.1f}× "
                   f"(ref. {REFERENCE['train_samples_s']:.2f}) |"]
+    if "train_ddp" in r:
+        t = r["train_ddp"]
+        if "train" not in r:
+            lines += ["| | samples/s (median of windows) | per batch p50 / p95 | CPU s per batch | × reference |",
+                      "|---|---|---|---|---|"]
+        lines.append(f"| train, batch {t['batch_size']}, MR 2/3, {t['processes']} processes (torchrun, 1 thread "
+                     f"each) | {fmt(t['samples_s'])} | {t['batch_s_p50']:.3f} / {t['batch_s_p95']:.3f} s | "
+                     f"{t['batch_cpu_s_p50']:.3f} per process | {t['x_reference']:.1f}× "
+                     f"(ref. {REFERENCE['train_samples_s']:.2f}) |")
     if "eval" in r:
         for key, e in r["eval"].items():
             if key.startswith("bs"):
@@ -668,16 +719,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--markdown", type=Path, help="write the tables here")
     parser.add_argument("--quick", action="store_true", help="fewer windows, a smaller grid, 1/8 MOSEI (minutes)")
-    parser.add_argument("--sections", default="train,eval,flops,profile,scaling,memory")
+    parser.add_argument("--sections", default="train,train-ddp,eval,flops,profile,scaling,memory")
     parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "imrec-speed",
                         help="where the MOSEI-shaped data.npy folder is written (kept for reruns)")
-    parser.add_argument("--child", choices=["mosi", "mosei"], help=argparse.SUPPRESS)
+    parser.add_argument("--procs", type=int, default=2,
+                        help="data-parallel processes of the train-ddp section (torchrun, one thread each)")
+    parser.add_argument("--child", choices=["mosi", "mosei", "ddp"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.setdefault("IMREC_LOAD_PLUGINS", "")
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device here")
+    if args.child == "ddp":
+        child_ddp(args)
+        return 0
     if args.child:
         print(json.dumps(child_memory(args.child, device, args.quick, args.scratch)))
         return 0
@@ -689,6 +745,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.perf_counter()
         if name == "train":
             result["train"] = section_train(main_setup, args.quick)
+        elif name == "train-ddp":
+            result["train_ddp"] = section_train_ddp(args)
         elif name == "eval":
             result["eval"] = section_eval(main_setup, args.quick)
         elif name == "flops":

@@ -92,6 +92,9 @@ def known_metrics() -> dict[str, bool]:
     out: dict[str, bool] = {"loss": False}
     for entry in get_registry().entries("metric"):
         out.update(dict(getattr(entry.factory, "higher_is_better", {}) or {}))
+    # Scored by the core's evaluation itself (imrec.trainer.evaluate, ``eval.recovery_metrics``) on the missing
+    # entries only: the error and cosine of the recovered tokens to the encoder's tokens of the true features.
+    out.update({"recovery_mse": False, "recovery_cos": True})
     return out
 
 

@@ -64,6 +64,18 @@ def test_definition_checks_each_recipe_with_the_overrides():
         load_definition(TESTS / "bench" / "absent.yaml")
 
 
+def test_recovery_metrics_can_be_tabled():
+    # evaluate() scores recovered tokens itself (eval.recovery_metrics): a board may table them, lower MSE and
+    # higher cosine being better.
+    from imrec.bench.definition import known_metrics
+
+    known = known_metrics()
+    assert known["recovery_mse"] is False and known["recovery_cos"] is True
+    data = {"board": "b", "seeds": [1], "metrics": ["mae", "recovery_mse", "recovery_cos"], "reference": "A",
+            "methods": [{"name": "A", "recipe": "../recipes/tiny_zero_fill.yaml"}]}
+    assert definition_from_dict(data, "def.yaml", TESTS / "bench").metrics == ("mae", "recovery_mse", "recovery_cos")
+
+
 def test_shard_parsing_and_partition():
     assert parse_shard("1/3") == (1, 3)
     for bad in ("3/3", "x", "1/0"):
