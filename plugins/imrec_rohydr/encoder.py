@@ -53,5 +53,7 @@ class Conv1dEncoder(nn.Module):
         for name, x in features.items():
             seq = x.unsqueeze(1) if x.dim() == 2 else x  # (B, D) → (B, 1, D)
             seq = dropout(seq, self.dropout, self.training)
-            tokens[name] = self.proj[name](seq.transpose(1, 2)).transpose(1, 2)
+            # Contiguous (B, T, d): every later element-wise op keeps its input's layout, so a transposed view
+            # here would make each layer norm downstream copy its input (forward and backward) instead.
+            tokens[name] = self.proj[name](seq.transpose(1, 2)).transpose(1, 2).contiguous()
         return Output(value=tokens)
