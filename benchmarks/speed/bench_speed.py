@@ -623,11 +623,49 @@ def fmt(x: float, digits: int = 1) -> str:
     return f"{x:,.{digits}f}"
 
 
+def targets_table(r: dict[str, Any]) -> list[str]:
+    """The issue's targets against this run's best figures (ratios to the reference's figures)."""
+    rows = []
+    trains = [(f"one process, {r['machine']['threads']} thread(s)", r["train"]) if "train" in r else None,
+              (f"{r['train_ddp']['processes']} processes (torchrun)", r["train_ddp"]) if "train_ddp" in r else None]
+    trains = [t for t in trains if t]
+    if trains:
+        how, best = max(trains, key=lambda t: t[1]["samples_s"])
+        x = best["samples_s"] / REFERENCE["train_samples_s"]
+        rows.append(f"| training throughput ≥ 50× reference ({50 * REFERENCE['train_samples_s']:.1f} samples/s) | "
+                    f"{fmt(best['samples_s'])} samples/s = **{x:.1f}×** ({how}) | {'yes' if x >= 50 else 'no'} |")
+    if "eval" in r:
+        key = next((k for k in r["eval"] if k.startswith("bs") and not k.endswith("mr0.00")), None)
+        if key:
+            e = r["eval"][key]
+            x = e["samples_s"] / REFERENCE["eval_samples_s"]
+            rows.append(f"| evaluation throughput ≥ 20× reference ({20 * REFERENCE['eval_samples_s']:.0f} samples/s), "
+                        f"MR 2/3 | {fmt(e['samples_s'])} samples/s = **{x:.1f}×** (batch {key[2:].split('_')[0]}) | "
+                        f"{'yes' if x >= 20 else 'no'} |")
+        zero = [v["recoverer_calls"] for k, v in r["eval"].items() if k.endswith("mr0.00")]
+        if zero:
+            rows.append(f"| no diffusion for complete samples | recoverer calls at MR 0: {sum(zero)} | "
+                        f"{'yes' if sum(zero) == 0 else 'no'} |")
+    if "memory" in r and "mosi" in r["memory"]:
+        gb = r["memory"]["mosi"]["peak_rss_kb"] * 1024 / 1e9
+        rows.append(f"| peak memory of a MOSI-shaped training run ≤ 1.5 GB | {gb:.2f} GB | {'yes' if gb <= 1.5 else 'no'} |")
+    if "memory" in r and "mosei" in r["memory"]:
+        mm = r["memory"]["mosei"]
+        ok = mm["peak_rss_kb"] * 1024 < mm["feature_bytes"]
+        rows.append(f"| MOSEI-shaped data trains without two copies in memory | "
+                    f"{mm['feature_bytes'] / 2**30:.2f} GiB of features, peak {mm['peak_rss_kb'] / 2**20:.2f} GiB "
+                    f"(memory-mapped) | {'yes' if ok else 'no'} |")
+    if not rows:
+        return []
+    return ["| target | this run | met |", "|---|---|---|", *rows, ""]
+
+
 def markdown(r: dict[str, Any]) -> str:
     m = r["machine"]
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['threads']} threads, device "
              f"{m['device']}; load average {m['load_average_start']} at start, {m.get('load_average_end')} at end.",
              ""]
+    lines += targets_table(r)
     if "train" in r:
         t = r["train"]
         lines += ["| | samples/s (median of windows) | per batch p50 / p95 | CPU s per batch | × reference |",
@@ -718,6 +756,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch intra-op threads (CPU)")
     parser.add_argument("--json", type=Path, help="write every figure here")
     parser.add_argument("--markdown", type=Path, help="write the tables here")
+    parser.add_argument("--results", type=Path,
+                        help="write RESULTS.md here: the tables with the command, date, commit and machine")
     parser.add_argument("--quick", action="store_true", help="fewer windows, a smaller grid, 1/8 MOSEI (minutes)")
     parser.add_argument("--sections", default="train,train-ddp,eval,flops,profile,scaling,memory")
     parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "imrec-speed",
@@ -770,7 +810,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
     if args.markdown:
         args.markdown.write_text(table)
+    if args.results:
+        args.results.write_text(results_page(result, table))
     return 0
+
+
+def results_page(result: dict[str, Any], table: str) -> str:
+    """``benchmarks/speed/RESULTS.md``: this run's figures and what produced them."""
+    from imrec.runs import _source_commit
+
+    commit = _source_commit()
+    return (
+        "# Speed results (`benchmarks/speed/bench_speed.py`)\n\n"
+        "Written by the benchmark itself; what the figures mean, the knobs and the reference figures: "
+        "[docs/performance.md](../../docs/performance.md).\n\n"
+        f"- command: `python {result['command']}`\n"
+        f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}; code: commit `{commit}`\n"
+        "- workload: `recipes/rohydr_mosi.yaml` (recover phase: 4 steps, 4-layer MulT, HDDM + UR, MR/GAN) on "
+        "synthetic data in MOSI aligned shapes (T = 50; text 768, audio 5, vision 20), batch 32, MR 2/3; "
+        "reference: 27 s per training batch, 2.8 s per evaluation batch, 14 GB (same machine type)\n\n"
+        + table
+    )
 
 
 if __name__ == "__main__":
