@@ -175,3 +175,37 @@ def check_splits(dataset: str, splits: Mapping[str, Split], spec: DatasetSpec) -
 def as_str_ids(values: Iterable[object]) -> np.ndarray:
     """Ids as a numpy unicode array."""
     return np.array([str(v) for v in values], dtype=str)
+
+
+def user_labels(where: str, labels: np.ndarray, spec: DatasetSpec) -> np.ndarray:
+    """A user's labels array checked and typed: 1-D, numeric, finite; classification labels whole numbers in
+    ``0..num_classes-1`` (int64), regression float32. ``where`` names the file (and key) at the start of every message."""
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.number):
+        raise DataError(f"{where} must be a 1-D numeric array (N,), has shape {labels.shape} dtype {labels.dtype}")
+    if not np.isfinite(labels).all():
+        raise DataError(f"{where} has {int((~np.isfinite(labels)).sum())} non-finite values")
+    if spec.task.kind == "classification":
+        c = spec.task.num_classes or 0
+        if (labels != np.round(labels)).any() or (len(labels) and (labels.min() < 0 or labels.max() >= c)):
+            raise DataError(f"{where} must hold classification labels: whole numbers 0..{c - 1}")
+        return labels.astype(np.int64)
+    return labels.astype(np.float32)
+
+
+def user_ids(where: str, ids: np.ndarray | None, n: int, split: str) -> np.ndarray:
+    """A user's sample ids (``n`` strings), or ``<split>-<i>`` when the user gave none."""
+    if ids is None:
+        return np.array([f"{split}-{i}" for i in range(n)], dtype=str)
+    if ids.shape != (n,) or ids.dtype.kind not in "US":
+        raise DataError(f"{where} must be {n} strings (shape ({n},), dtype str), has shape {ids.shape} "
+                        f"dtype {ids.dtype}")
+    return ids.astype(str)
+
+
+def user_present(where: str, present: np.ndarray | None, n: int, spec: DatasetSpec) -> np.ndarray | None:
+    """A user's availability matrix, bool ``(n, K)`` in the dataset's modality order, if given."""
+    k = len(spec.modalities)
+    if present is not None and (present.shape != (n, k) or present.dtype != np.bool_):
+        raise DataError(f"{where} must be bool of shape ({n}, {k}) (columns in the order "
+                        f"{', '.join(spec.names)}), has shape {present.shape} dtype {present.dtype}")
+    return present

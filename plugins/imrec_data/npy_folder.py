@@ -28,7 +28,7 @@ from imrec.errors import DataError
 from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
 from imrec.loader import read_rows
 
-from .checks import SPLITS, check_splits, count_nonfinite, handle_nonfinite, one_of
+from .checks import SPLITS, check_splits, count_nonfinite, handle_nonfinite, one_of, user_ids, user_labels, user_present
 from .paths import resolve
 
 NAME = "data.npy"
@@ -144,36 +144,13 @@ class NpyFolder:
 
     def _split(self, split: str, spec: DatasetSpec) -> Split:
         files = self._files(split)
-        labels = np.load(files["labels"], allow_pickle=False)
         where = self.folder / split
-        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.number):
-            raise DataError(f"{files['labels']}: must be a 1-D numeric array (N,), has shape {labels.shape} "
-                            f"dtype {labels.dtype}")
+        labels = user_labels(f"{files['labels']}:", np.load(files["labels"], allow_pickle=False), spec)
         n = labels.shape[0]
-        if not np.isfinite(labels).all():
-            raise DataError(f"{files['labels']}: {int((~np.isfinite(labels)).sum())} non-finite values")
-        if self.task == "classification":
-            c = spec.task.num_classes or 0
-            if (labels != np.round(labels)).any() or (n and (labels.min() < 0 or labels.max() >= c)):
-                raise DataError(f"{files['labels']}: classification labels must be whole numbers 0..{c - 1}")
-            labels = labels.astype(np.int64)
-        else:
-            labels = labels.astype(np.float32)
-        if "ids" in files:
-            ids = np.load(files["ids"], allow_pickle=False)
-            if ids.shape != (n,) or ids.dtype.kind not in "US":
-                raise DataError(f"{files['ids']}: must be {n} strings (shape ({n},), dtype str), has shape "
-                                f"{ids.shape} dtype {ids.dtype}")
-            ids = ids.astype(str)
-        else:
-            ids = np.array([f"{split}-{i}" for i in range(n)], dtype=str)
-        present = None
-        if "present" in files:
-            present = np.load(files["present"], allow_pickle=False)
-            k = len(spec.modalities)
-            if present.shape != (n, k) or present.dtype != np.bool_:
-                raise DataError(f"{files['present']}: must be bool of shape ({n}, {k}) (columns in the order "
-                                f"{', '.join(spec.names)}), has shape {present.shape} dtype {present.dtype}")
+        ids = user_ids(f"{files.get('ids')}:", np.load(files["ids"], allow_pickle=False) if "ids" in files else None,
+                       n, split)
+        present = (user_present(f"{files['present']}:", np.load(files["present"], allow_pickle=False), n, spec)
+                   if "present" in files else None)
         mode = "r" if self.mmap else None
         feats: dict[str, np.ndarray] = {}
         lengths: dict[str, np.ndarray] = {}

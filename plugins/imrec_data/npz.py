@@ -23,7 +23,7 @@ import numpy as np
 from imrec.errors import DataError
 from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
 
-from .checks import SPLITS, check_splits, handle_nonfinite, one_of
+from .checks import SPLITS, check_splits, handle_nonfinite, one_of, user_ids, user_labels, user_present
 from .paths import resolve
 
 NAME = "data.npz"
@@ -165,33 +165,10 @@ class Npz:
                     f"{path}: holds an object array, which is not loaded (allow_pickle=False); save ids with "
                     f"np.array(ids, dtype=str) and features as numbers ({exc})"
                 ) from exc
-        labels = arrays.pop("labels")
-        n = labels.shape[0] if labels.ndim else -1
-        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.number):
-            raise DataError(f"{path}: 'labels' must be a 1-D numeric array (N,), has shape {labels.shape} dtype {labels.dtype}")
-        if not np.isfinite(labels).all():
-            raise DataError(f"{path}: 'labels' has {int((~np.isfinite(labels)).sum())} non-finite values")
-        if self.task == "classification":
-            c = spec.task.num_classes or 0
-            if (labels != np.round(labels)).any() or (n and (labels.min() < 0 or labels.max() >= c)):
-                raise DataError(f"{path}: classification 'labels' must be whole numbers 0..{c - 1}")
-            labels = labels.astype(np.int64)
-        else:
-            labels = labels.astype(np.float32)
-        ids = arrays.pop("ids", None)
-        if ids is None:
-            ids = np.array([f"{split}-{i}" for i in range(n)], dtype=str)
-        elif ids.shape != (n,) or ids.dtype.kind not in "US":
-            raise DataError(f"{path}: 'ids' must be {n} strings (shape ({n},), dtype str), has shape {ids.shape} dtype {ids.dtype}")
-        else:
-            ids = ids.astype(str)
-        present = arrays.pop("present", None)
-        k = len(spec.modalities)
-        if present is not None and (present.shape != (n, k) or present.dtype != np.bool_):
-            raise DataError(
-                f"{path}: 'present' must be bool of shape ({n}, {k}) (columns in the order {', '.join(spec.names)}), "
-                f"has shape {present.shape} dtype {present.dtype}"
-            )
+        labels = user_labels(f"{path}: 'labels'", arrays.pop("labels"), spec)
+        n = labels.shape[0]
+        ids = user_ids(f"{path}: 'ids'", arrays.pop("ids", None), n, split)
+        present = user_present(f"{path}: 'present'", arrays.pop("present", None), n, spec)
         feats: dict[str, np.ndarray] = {}
         lengths: dict[str, np.ndarray] = {}
         for m in spec.modalities:
