@@ -56,3 +56,23 @@ def test_leaderboard_regenerates_byte_for_byte():
         assert section in committed, f"the {d.board} section of LEADERBOARD.md is not what its records give"
         regenerated = replace_section(regenerated, d.board, section)
     assert regenerated == committed
+
+
+# ------------------------------------------------------------------------------------------------ synthetic board
+# RoHyDR's end-to-end check (docs/rohydr.md, "End to end"): RoHyDR against zero- and mean-filling, 3 seeds.
+SYNTHETIC = BENCH / "synthetic.yaml"
+
+
+def test_synthetic_board_is_complete_and_regenerates():
+    d = load_definition(SYNTHETIC)
+    assert [m.name for m in d.methods] == ["RoHyDR", "zero_fill", "mean_fill"]
+    assert d.seeds == (1111, 1112, 1113) and d.reference == "RoHyDR" and d.baseline == "zero_fill"
+    assert all(not m.overrides for m in d.methods) and all(o.startswith("train.phases.") for o in d.overrides)
+    text = d.records.read_text(encoding="utf-8")
+    records = read_records([d.records])
+    assert text == dumps(records)
+    assert {(r["method"], r["seed"]) for r in records} == {(m.name, s) for m in d.methods for s in d.seeds}
+    assert {r["metric"] for r in records} == set(d.metrics)
+    assert all(r["value"] is not None for r in records)
+    page = d.leaderboard.read_text(encoding="utf-8")
+    assert board_section(records, view_from_definition(d)) in page
