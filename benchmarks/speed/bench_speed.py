@@ -192,6 +192,8 @@ def run_train_batch(s: Setup, batch: tuple[Any, Any, Any]) -> int:
     full, mask = full.to(s.device), mask.to(s.device)
     frames = {k: v.to(s.device) for k, v in frames.items()} if frames else None
     s.trainer._train_batch(s.phase, s.plan, apply_mask(full, mask, frames), full, 0)
+    if s.trainer.allreduce is not None:  # as Trainer._train_epoch: identical buffers on every process
+        s.trainer._dist().sync_buffers(s.model)
     return full.size
 
 
