@@ -66,7 +66,7 @@ class _ReLUMaskedScale(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: object, x: Tensor, keep: Tensor, scale: float) -> Tensor:  # type: ignore[override]
-        out = x.clamp_min(0.0).mul_(torch.where(keep, scale, 0.0).to(x.dtype))  # one pass for the scaled mask
+        out = (x.clamp_min(0.0) * keep).mul_(scale)
         ctx.save_for_backward(out)  # type: ignore[attr-defined]
         ctx.scale = scale  # type: ignore[attr-defined]
         return out
@@ -90,8 +90,8 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
         return x
     if x.device.type != "cpu" or p >= 1.0:
         return F.dropout(x, p, training=True)
-    scale = torch.where(_keep_mask(x, p), 1.0 / (1.0 - p), 0.0)  # the scaled mask in one pass
-    return x * (scale if scale.dtype == x.dtype else scale.to(x.dtype))
+    # (bool → float, then scale in place: measured faster on CPU than ``torch.where(keep, scale, 0.0)``.)
+    return x * _keep_mask(x, p).to(x.dtype).mul_(1.0 / (1.0 - p))
 
 
 def relu_dropout(x: Tensor, p: float, training: bool) -> Tensor:
