@@ -209,3 +209,15 @@ def user_present(where: str, present: np.ndarray | None, n: int, spec: DatasetSp
         raise DataError(f"{where} must be bool of shape ({n}, {k}) (columns in the order "
                         f"{', '.join(spec.names)}), has shape {present.shape} dtype {present.dtype}")
     return present
+
+
+def task_options(dataset: str, task: str, num_classes: int | None, nonfinite: str) -> int | None:
+    """Check the options every user-data loader takes (``task``, ``num_classes``, ``nonfinite``); return
+    ``num_classes`` as an int (or None: counted from the labels)."""
+    one_of(dataset, "task", task, ["regression", "classification"])
+    one_of(dataset, "nonfinite", nonfinite, ["error", "zero"])
+    if task == "regression" and num_classes is not None:
+        raise DataError(f"{dataset}: num_classes is only meaningful with task: classification")
+    if num_classes is not None and int(num_classes) < 2:
+        raise DataError(f"{dataset}: num_classes must be at least 2, got {num_classes}")
+    return None if num_classes is None else int(num_classes)

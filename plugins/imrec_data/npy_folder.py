@@ -28,7 +28,8 @@ from imrec.errors import DataError
 from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
 from imrec.loader import read_rows
 
-from .checks import SPLITS, check_splits, count_nonfinite, handle_nonfinite, one_of, user_ids, user_labels, user_present
+from .checks import (SPLITS, check_splits, count_nonfinite, handle_nonfinite, task_options, user_ids, user_labels,
+                     user_present)
 from .paths import resolve
 
 NAME = "data.npy"
@@ -60,18 +61,13 @@ class NpyFolder:
         mmap: bool = True,
         nonfinite: str = "error",
     ) -> None:
-        one_of(NAME, "task", task, ["regression", "classification"])
-        one_of(NAME, "nonfinite", nonfinite, ["error", "zero"])
-        if task == "regression" and num_classes is not None:
-            raise DataError(f"{NAME}: num_classes is only meaningful with task: classification")
-        if num_classes is not None and int(num_classes) < 2:
-            raise DataError(f"{NAME}: num_classes must be at least 2, got {num_classes}")
+        num_classes = task_options(NAME, task, num_classes, nonfinite)
         if modalities is not None and (not modalities or len(set(modalities)) != len(modalities)):
             raise DataError(f"{NAME}: modalities must be distinct names, got {modalities}")
         self.folder = resolve(folder, "npy")
         self.names = None if modalities is None else [str(m) for m in modalities]
         self.task, self.mmap, self.nonfinite = task, bool(mmap), nonfinite
-        self.num_classes = None if num_classes is None else int(num_classes)
+        self.num_classes = num_classes
         self._spec: DatasetSpec | None = None
 
     # ------------------------------------------------------------------------------------------------ spec

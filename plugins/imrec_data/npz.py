@@ -23,7 +23,7 @@ import numpy as np
 from imrec.errors import DataError
 from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
 
-from .checks import SPLITS, check_splits, handle_nonfinite, one_of, user_ids, user_labels, user_present
+from .checks import SPLITS, check_splits, handle_nonfinite, task_options, user_ids, user_labels, user_present
 from .paths import resolve
 
 NAME = "data.npz"
@@ -65,15 +65,10 @@ class Npz:
         num_classes: int | None = None,
         nonfinite: str = "error",
     ) -> None:
-        one_of(NAME, "task", task, ["regression", "classification"])
-        one_of(NAME, "nonfinite", nonfinite, ["error", "zero"])
-        if task == "regression" and num_classes is not None:
-            raise DataError(f"{NAME}: num_classes is only meaningful with task: classification")
-        if num_classes is not None and int(num_classes) < 2:
-            raise DataError(f"{NAME}: num_classes must be at least 2, got {num_classes}")
+        num_classes = task_options(NAME, task, num_classes, nonfinite)
         self.folder = resolve(folder, "npz")
         self.task, self.nonfinite = task, nonfinite
-        self.num_classes = None if num_classes is None else int(num_classes)
+        self.num_classes = num_classes
         self._spec: DatasetSpec | None = None
 
     def paths(self) -> dict[str, Path]:
