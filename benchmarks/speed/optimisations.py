@@ -124,21 +124,27 @@ def main(argv: list[str] | None = None) -> int:
             cls_mult.forward = new_forward if flag else forward_all_steps
         return setup
 
-    step_ = train_step(s)
-    B.train_mode(s)
-    out["mult_last_query_train_batch"] = alternate(step_, step_, args.repeat, set_last_query(False),
-                                                   set_last_query(True))
-    s.model.eval()
-    eval_batch_ = B.eval_batches(s, B.MR, 256)[0]
-    run_eval_ = lambda: B.run_eval_batch(s, eval_batch_)  # noqa: E731
-    out["mult_last_query_eval_batch256"] = alternate(run_eval_, run_eval_, args.repeat, set_last_query(False),
-                                                     set_last_query(True))
+    # One training step and one evaluation batch (256, MR 2/3) serve every whole-batch comparison below.
+    step = train_step(s)
+    eval_batch = B.eval_batches(s, B.MR, 256)[0]
+
+    def train_batch(setup_off: Callable[[], None], setup_on: Callable[[], None]) -> dict[str, float]:
+        B.train_mode(s)
+        return alternate(step, step, args.repeat, setup_off, setup_on)
+
+    def eval_batch256(setup_off: Callable[[], None], setup_on: Callable[[], None]) -> dict[str, float]:
+        s.model.eval()
+        run = lambda: B.run_eval_batch(s, eval_batch)  # noqa: E731
+        res = alternate(run, run, args.repeat, setup_off, setup_on)
+        B.train_mode(s)
+        return res
+
+    out["mult_last_query_train_batch"] = train_batch(set_last_query(False), set_last_query(True))
+    out["mult_last_query_eval_batch256"] = eval_batch256(set_last_query(False), set_last_query(True))
     set_last_query(True)()
 
     # 3. ReLU + dropout fused (activation memory and time of a training batch).
     ffs = [m for m in s.model.modules() if isinstance(m, FeedForward) and m._relu]
-    step = train_step(s)
-    B.train_mode(s)
 
     def set_fused(flag: bool) -> Callable[[], None]:
         def setup() -> None:
@@ -146,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 m._relu = flag
         return setup
 
-    out["relu_dropout_fused_train_batch"] = alternate(step, step, args.repeat, set_fused(False), set_fused(True))
+    out["relu_dropout_fused_train_batch"] = train_batch(set_fused(False), set_fused(True))
 
     def saved_mb(flag: bool) -> float:
         set_fused(flag)()
@@ -172,14 +178,9 @@ def main(argv: list[str] | None = None) -> int:
             transformer._compact = compact if flag else (lambda context, mask: (context, mask))
         return setup
 
-    out["hddm_compact_keys_train_batch"] = alternate(step, step, args.repeat, set_compact(False), set_compact(True))
-    s.model.eval()
-    eval_batch = B.eval_batches(s, B.MR, 256)[0]
-    run_eval = lambda: B.run_eval_batch(s, eval_batch)  # noqa: E731
-    out["hddm_compact_keys_eval_batch256"] = alternate(run_eval, run_eval, args.repeat, set_compact(False),
-                                                       set_compact(True))
+    out["hddm_compact_keys_train_batch"] = train_batch(set_compact(False), set_compact(True))
+    out["hddm_compact_keys_eval_batch256"] = eval_batch256(set_compact(False), set_compact(True))
     set_compact(True)()
-    B.train_mode(s)
 
     # 5. Cached sinusoidal positions.
     cached = layers.sinusoidal_positions
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                 mod.sinusoidal_positions = cached if flag else uncached
         return setup
 
-    out["cached_positions_train_batch"] = alternate(step, step, args.repeat, set_cache(False), set_cache(True))
+    out["cached_positions_train_batch"] = train_batch(set_cache(False), set_cache(True))
     set_cache(True)()
 
     # 6. f_gt from f_rec for complete samples (fusers declaring independent_samples), at the recipe's training
