@@ -134,23 +134,10 @@ class TorchDistributed(Single):
         return out
 
     def close(self) -> None:
-        global _ACTIVE
         if self.dist.is_initialized():
             self.dist.destroy_process_group()
-        _ACTIVE = None
-
-
-_ACTIVE: Single | None = None
 
 
 def from_environment() -> Single:
-    """``TorchDistributed`` when launched by torchrun with more than one process, else ``Single``; it becomes
-    the process's :func:`active` one."""
-    global _ACTIVE
-    _ACTIVE = TorchDistributed() if int(os.environ.get("WORLD_SIZE", "1")) > 1 else Single()
-    return _ACTIVE
-
-
-def active() -> Single:
-    """The execution context set up by :func:`from_environment` (``Single`` when there is none)."""
-    return _ACTIVE if _ACTIVE is not None else Single()
+    """``TorchDistributed`` when launched by torchrun with more than one process, else ``Single``."""
+    return TorchDistributed() if int(os.environ.get("WORLD_SIZE", "1")) > 1 else Single()

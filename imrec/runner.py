@@ -203,8 +203,7 @@ def run_seed(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path, device: 
     dist.broadcast_module(model)
     trainer = Trainer(recipe, model, prepared.splits, prepared.train_conditions, prepared.select_conditions,
                       prepared.metrics, prepared.higher_is_better, seed, device, sdir, reporter,
-                      shard=(dist.rank, dist.world), is_main=dist.is_main, allreduce=dist.allreduce_mean,
-                      barrier=dist.barrier, all_true=dist.all_true)
+                      dist=dist)
     trainer.fit()
     # TEST, once, with the selected checkpoint of this run (already loaded at the end of the last phase).
     per_condition: dict[str, dict[str, float]] = {}

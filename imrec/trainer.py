@@ -15,6 +15,7 @@ With a shared forward, all steps' gradients are taken at the same parameter valu
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .distributed import Single
 from .errors import RecipeError, Problem, TrainingError
 from .interfaces import Condition, Split
 from .loader import condition_masks, epoch_order, iterate
@@ -185,23 +187,17 @@ def release_freed_memory() -> None:
         trim(0)
 
 
-_TRIM: list[Any] = []
-
-
+@functools.cache
 def _malloc_trim() -> Any:
-    if not _TRIM:
-        import ctypes
-        import ctypes.util
+    """glibc's ``malloc_trim``, looked up once; None where the C library has none."""
+    import ctypes
+    import ctypes.util
 
-        fn = None
-        try:
-            name = ctypes.util.find_library("c")
-            lib = ctypes.CDLL(name) if name else None
-            fn = getattr(lib, "malloc_trim", None)
-        except OSError:
-            fn = None
-        _TRIM.append(fn)
-    return _TRIM[0]
+    try:
+        name = ctypes.util.find_library("c")
+        return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    except OSError:
+        return None
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
@@ -346,11 +342,7 @@ class Trainer:
         device: torch.device,
         workdir: Any,
         reporter: Any,
-        shard: tuple[int, int] = (0, 1),
-        is_main: bool = True,
-        allreduce: Callable[[list[torch.Tensor]], None] | None = None,
-        barrier: Callable[[], None] | None = None,
-        all_true: Callable[[bool], bool] | None = None,
+        dist: Single | None = None,
     ):
         self.recipe = recipe
         self.model = model
@@ -363,15 +355,17 @@ class Trainer:
         self.device = device
         self.dir = workdir
         self.reporter = reporter
-        self.shard = shard
-        self.is_main = is_main
-        self.allreduce = allreduce
-        self.barrier = barrier or (lambda: None)
-        self.all_true = all_true or (lambda flag: flag)
+        # The execution context (imrec.distributed): one process, or this rank of a torchrun job.
+        self.dist = dist if dist is not None else Single()
+        self.shard = (self.dist.rank, self.dist.world)
+        self.is_main = self.dist.is_main
+        self.allreduce = self.dist.allreduce_mean  # None in one process
+        self.barrier = self.dist.barrier
+        self.all_true = self.dist.all_true
         self.source = str(getattr(recipe, "source", None) or "<recipe>")
         # ``train.batch_size`` is the global batch: each of W ranks takes batch_size / W of every batch, so the
         # W ranks together see exactly the single-process batches (imrec.distributed).
-        world = shard[1]
+        world = self.dist.world
         if recipe.train.batch_size % world:
             raise RecipeError([Problem(self.source, "train.batch_size",
                                        f"{recipe.train.batch_size} cannot be split evenly over {world} processes",
@@ -498,19 +492,13 @@ class Trainer:
     def _save_state(self, next_phase: int, next_epoch: int, plan: PhasePlan | None, best, bad: int,
                     stopped: bool) -> None:
         rng = rng_state()
-        ranks = self._dist().gather_objects(rng) if self.shard[1] > 1 else None  # every rank's stream, for resume
+        ranks = self.dist.gather_objects(rng) if self.shard[1] > 1 else None  # every rank's stream, for resume
         self._save(self.state_path, {
             "next_phase": next_phase, "next_epoch": next_epoch, "model": self.model.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in plan.optimizers.items()} if plan else {},
             "best": best, "bad_epochs": bad, "stopped": stopped, "rng": rng, "rng_ranks": ranks,
             "metric_lines": len(self._metric_lines()),
         })
-
-    @staticmethod
-    def _dist() -> Any:
-        from .distributed import active
-
-        return active()
 
     # -------------------------------------------------------------------------------------------- one epoch
     def _train_epoch(self, p_idx: int, phase: Any, plan: PhasePlan, epoch: int) -> EpochLog:
@@ -536,7 +524,7 @@ class Trainer:
             inp = apply_mask(full, mask, frames)
             values = self._train_batch(phase, plan, inp, full, epoch)
             if self.allreduce is not None:
-                self._dist().sync_buffers(model)  # e.g. running statistics: identical models on every rank
+                self.dist.sync_buffers(model)  # e.g. running statistics: identical models on every rank
             for k, v in values.items():
                 sums[k] = sums.get(k, 0.0) + v
                 counts[k] = counts.get(k, 0) + 1

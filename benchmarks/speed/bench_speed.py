@@ -136,15 +136,18 @@ def data_override(sizes: Sequence[int], names=None, dims=None, lengths=None, see
 
 
 def build(device: torch.device, overrides: Sequence[str] = (), data: str | None = None, rate: float = MR,
-          seed: int = 1111) -> Setup:
+          seed: int = 1111, dist: Any = None) -> Setup:
     """``recipes/rohydr_mosi.yaml`` with ``data`` (default: synthetic MOSI shapes, 256/64/256 samples), the
     recover phase at missing rate ``rate`` and ``overrides``; model built as ``imrec run`` builds it."""
     from imrec.config import load_recipe
+    from imrec.distributed import Single
     from imrec.model import build_model
     from imrec.progress import Reporter
     from imrec.runner import prepare
     from imrec.trainer import Trainer, plan_phase, seed_everything
 
+    dist = dist or Single()  # a torchrun context (the ``train-ddp`` section's workers): the data-parallel split
+    device = dist.device(device)
     recipe = load_recipe(RECIPE, [data or data_override([256, 64, 256]),
                                   f"train.phases.recover.protocol={{name: random, rate: {rate!r}}}",
                                   f"device={device.type}", *overrides])
@@ -152,16 +155,10 @@ def build(device: torch.device, overrides: Sequence[str] = (), data: str | None 
     seed_everything(seed)
     model = build_model(prepared.spec, recipe.model, str(recipe.source)).to(device)
     workdir = tempfile.TemporaryDirectory(prefix="imrec-speed-")
-    from imrec.distributed import active
-
-    dist = active()  # torchrun (the ``train-ddp`` section's workers): the run's data-parallel split
-    device = dist.device(device)
-    model = model.to(device)
     dist.broadcast_module(model)
     trainer = Trainer(recipe, model, prepared.splits, prepared.train_conditions, prepared.select_conditions,
                       prepared.metrics, prepared.higher_is_better, seed, device, Path(workdir.name),
-                      Reporter(enabled=False), shard=(dist.rank, dist.world), is_main=dist.is_main,
-                      allreduce=dist.allreduce_mean, barrier=dist.barrier, all_true=dist.all_true)
+                      Reporter(enabled=False), dist=dist)
     p_idx = [p.name for p in recipe.train.phases].index("recover")
     phase = recipe.train.phases[p_idx]
     plan = plan_phase(model, phase, str(recipe.source))
@@ -193,7 +190,7 @@ def run_train_batch(s: Setup, batch: tuple[Any, Any, Any]) -> int:
     frames = {k: v.to(s.device) for k, v in frames.items()} if frames else None
     s.trainer._train_batch(s.phase, s.plan, apply_mask(full, mask, frames), full, 0)
     if s.trainer.allreduce is not None:  # as Trainer._train_epoch: identical buffers on every process
-        s.trainer._dist().sync_buffers(s.model)
+        s.trainer.dist.sync_buffers(s.model)
     return full.size
 
 
@@ -321,7 +318,7 @@ def child_ddp(args: argparse.Namespace) -> None:
     from imrec.distributed import from_environment
 
     dist = from_environment()
-    s = build(torch.device(args.device))
+    s = build(torch.device(args.device), dist=dist)
     res = section_train(s, args.quick)
     for key in ("samples_s", "x_reference"):
         res[key] *= dist.world  # every process timed the same lock-step batches; each holds 1/W of the rows
