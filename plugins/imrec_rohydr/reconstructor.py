@@ -28,8 +28,9 @@ class MultimodalReconstructor(nn.Module):
     """MLP ``dim → hidden… → dim``: Linear → norm → LeakyReLU(0.2) → Dropout per hidden layer, then Linear.
 
     As the reference's MR (MOSI: 192 → 80 → 96 → 192) without its final Tanh: the target f_gt is an unbounded
-    fused vector, which a Tanh could not reach. ``residual`` adds the input to the output (the MLP then learns a
-    correction of f_rec rather than f_gt from scratch; off by default, as in the reference).
+    fused vector, which a Tanh could not reach. ``residual`` adds the input to the output and zero-initialises
+    the last Linear: MR starts as the identity, so the head keeps reading the fused vector it was pre-trained on
+    and the MLP learns a correction of f_rec rather than f_gt from scratch (off by default, as in the reference).
     """
 
     def __init__(
@@ -47,6 +48,11 @@ class MultimodalReconstructor(nn.Module):
         layers.append(nn.Linear(width, dim))
         self.net = nn.Sequential(*layers)
         self.residual = residual
+        if residual:
+            # Identity at the start (as adaLN-zero / ReZero): a random correction would move every fused vector,
+            # complete ones included, away from what the pre-trained head reads.
+            nn.init.zeros_(layers[-1].weight)
+            nn.init.zeros_(layers[-1].bias)
 
     def forward(self, x: Tensor) -> Tensor:
         y = self.net(x)

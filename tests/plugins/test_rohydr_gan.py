@@ -104,7 +104,19 @@ def test_norms_and_residual(norm):
     aligner = GANAligner(DIM, hidden=[8], norm=norm, disc_norm=norm, residual=True).eval()
     x = torch.randn(4, DIM)
     with torch.no_grad():
+        assert torch.equal(aligner(x).value, x)  # starts as the identity: the last Linear is zero
+        aligner.reconstructor.net[-1].weight.normal_()
         assert torch.allclose(aligner(x).value, x + aligner.reconstructor.net(x))
+
+
+def test_residual_mr_learns_from_identity():
+    torch.manual_seed(0)
+    aligner = MRAligner(DIM, hidden=[8], residual=True)
+    x, target = torch.randn(16, DIM), torch.randn(16, DIM)
+    out = aligner(x, reference=target)
+    out.losses["l1"].backward()
+    last = aligner.reconstructor.net[-1]
+    assert last.weight.grad.abs().sum() > 0 and last.bias.grad.abs().sum() > 0
 
 
 def test_invalid_settings():
