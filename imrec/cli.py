@@ -1,4 +1,4 @@
-"""The ``imrec`` command line: run, validate, cat, plugins, list — plus commands plugins add (data, bench …)."""
+"""The ``imrec`` command line: run, eval, validate, cat, plugins, list — plus commands plugins add (data, bench …)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _fmt_cell(metric: str, stats: dict[str, Any]) -> str:
     return text
 
 
-def results_table(summary: dict[str, Any], task: str | None = None) -> Table:
+def results_table(summary: dict[str, Any], task: str | None = None, split: str = "test") -> Table:
     conditions = summary["conditions"]
     order = summary.get("conditions_order") or list(conditions)
     present = {m for c in conditions.values() for m in c}
@@ -43,7 +43,7 @@ def results_table(summary: dict[str, Any], task: str | None = None) -> Table:
     if "recovery_mse" in present:
         cols.append("recovery_mse")
     n = len(summary.get("seeds", []))
-    table = Table(title=f"{summary.get('recipe', '')} — TEST, mean ± std over {n} seed{'s' if n != 1 else ''} "
+    table = Table(title=f"{summary.get('recipe', '')} — {split.upper()}, mean ± std over {n} seed{'s' if n != 1 else ''} "
                         f"(ddof={summary.get('ddof', 1)}; accuracies ×100)")
     table.add_column("condition")
     for c in cols:
@@ -92,6 +92,23 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(out, flush=True)
     finally:
         dist.close()
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .runner import evaluate_run
+    from .runs import atomic_write_json
+
+    result = evaluate_run(Path(args.run_dir), args.split, args.rates, args.device)
+    if args.out:
+        atomic_write_json(Path(args.out), result)
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return 0
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    console.print(results_table(result["summary"], split=args.split))
     return 0
 
 
@@ -171,6 +188,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run in RUN_DIR")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("eval", help="score a finished run's models on VALID (or another split) under chosen "
+                                    "conditions, for tuning without touching TEST; changes nothing")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory `imrec run` printed")
+    p.add_argument("--split", default="valid", help="split to score (default valid)")
+    p.add_argument("--rates", type=float, nargs="+", metavar="MR",
+                   help="random missing rates to score at (default: the recipe's evaluation conditions)")
+    p.add_argument("--device", help="device (default: the recipe's)")
+    p.add_argument("--json", action="store_true", help="print per-seed results and the summary as JSON")
+    p.add_argument("--out", metavar="FILE", help="also write that JSON to FILE (atomically)")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("validate", help="validate recipes (every problem, with file and key)")
     p.add_argument("recipes", nargs="+")

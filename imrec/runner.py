@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .config import Recipe, build_component, load_recipe, to_yaml
+from .config import ComponentConfig, Recipe, build_component, load_recipe, to_yaml
 from .errors import ImrecError, Problem, RecipeError
 from .interfaces import Condition, DatasetSpec, Split
 from .model import IMModel, build_model
@@ -22,6 +22,7 @@ from .runs import (
     atomic_write_text,
     environment,
     new_run_dir,
+    safe_torch_load,
     seed_dir,
     summarize,
 )
@@ -217,6 +218,51 @@ def run_seed(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path, device: 
         (sdir / "state.pt").unlink(missing_ok=True)
     dist.barrier()
     return per_condition
+
+
+def evaluate_run(run_dir: Path, split: str = "valid", rates: Sequence[float] | None = None,
+                 device: str | None = None) -> dict[str, Any]:
+    """Score the trained model of every seed of a finished run on ``split``, without training or touching TEST.
+
+    The weights are those TEST was scored with (``phase-<last phase>.pt``). Conditions: the recipe's evaluation
+    conditions, or random missing at ``rates``. Masks and noise draws are seeded exactly as ``evaluate`` does
+    for TEST. Returns ``{"split", "per_seed": {seed: {condition: metrics}}, "summary"}``; the run directory is
+    not modified. This is how a recipe is tuned: compare variants on VALID, then run TEST once.
+    """
+    run_dir = Path(run_dir)
+    recipe = resume_recipe(run_dir)
+    prepared = prepare(recipe)
+    if split not in prepared.splits:
+        raise ImrecError(f"split {split!r} is not one of {sorted(prepared.splits)}")
+    if rates is None:
+        conditions = prepared.eval_conditions
+    else:
+        bad = [r for r in rates if not 0.0 <= float(r) < 1.0]
+        if bad:
+            raise ImrecError(f"--rates must be missing rates in [0, 1), got {bad}")
+        cfg = ComponentConfig("protocols.random", {"rates": [float(r) for r in rates]}, "--rates")
+        conditions = build_component("protocol", cfg).conditions(list(prepared.spec.names))
+    dev = pick_device(device or recipe.device)
+    last = recipe.train.phases[-1]
+    per_seed: dict[int, dict[str, dict[str, float]]] = {}
+    for seed in recipe.seeds:
+        path = seed_dir(run_dir, seed) / f"phase-{last.name}.pt"
+        if not path.exists():
+            raise ImrecError(f"{run_dir}: seed {seed} has not finished training (no {path.name}); "
+                             f"finish it with `imrec run --resume {run_dir}`")
+        model = build_model(prepared.spec, recipe.model, str(recipe.source or "<recipe>")).to(dev)
+        model.load_state_dict(safe_torch_load(path, map_location=dev)["model"])
+        per_seed[seed] = {
+            cond.name: evaluate(model, prepared.splits[split], cond, seed, recipe.train.eval_batch_size,
+                                prepared.metrics, dev, recovery=recipe.eval.recovery_metrics,
+                                bypass=last.bypass).metrics
+            for cond in conditions
+        }
+    summary = summarize(per_seed)
+    summary["recipe"] = recipe.name
+    summary["run_dir"] = str(run_dir)
+    summary["conditions_order"] = [c.name for c in conditions]
+    return {"split": split, "per_seed": per_seed, "summary": summary}
 
 
 def resume_recipe(run_dir: Path) -> Recipe:

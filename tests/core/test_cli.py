@@ -52,6 +52,39 @@ def test_run_end_to_end_writes_run_directory(tmp_path):
         ckpt = safe_torch_load(sdir / "best.pt")
         assert ckpt["config"]["name"] == "tiny_rohydr" and "model" in ckpt
     assert "acc2_non0" in out.stdout and "random/mr=0.30" in out.stdout
+    _check_eval(run_dir, tmp_path)
+
+
+def _check_eval(run_dir, tmp_path):
+    """`imrec eval` re-scores the finished run without changing it: TEST reproduces test.json exactly, VALID
+    is scored at the rates asked for, and unusable input is a specific error."""
+    before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")}
+    out = imrec("eval", str(run_dir), "--rates", "0", "0.3", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["split"] == "valid" and sorted(result["per_seed"]) == ["3", "4"]
+    for seed_result in result["per_seed"].values():
+        assert list(seed_result) == ["random/mr=0.00", "random/mr=0.30"]
+        assert 0.0 < seed_result["random/mr=0.30"]["mae"] < 10.0
+    assert result["summary"]["conditions"]["random/mr=0.30"]["mae"]["n"] == 2
+
+    out = imrec("eval", str(run_dir), "--split", "test", "--out", str(tmp_path / "test_again.json"))
+    assert out.returncode == 0, out.stderr and "TEST" in out.stdout
+    again = json.loads((tmp_path / "test_again.json").read_text())
+    for seed in (3, 4):
+        original = json.loads((run_dir / "seeds" / str(seed) / "test.json").read_text())["conditions"]
+        assert again["per_seed"][str(seed)] == original
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before  # nothing in the run changed
+
+    out = imrec("eval", str(run_dir), "--split", "dev")
+    assert out.returncode != 0 and "'dev'" in out.stderr and "valid" in out.stderr and "Traceback" not in out.stderr
+    out = imrec("eval", str(run_dir), "--rates", "1.5")
+    assert out.returncode != 0 and "[0, 1)" in out.stderr
+    (run_dir / "seeds" / "4" / "phase-recover.pt").unlink()
+    out = imrec("eval", str(run_dir))
+    assert out.returncode != 0 and "seed 4 has not finished" in out.stderr and "--resume" in out.stderr
+    out = imrec("eval", str(tmp_path))
+    assert out.returncode != 0 and "not an imrec run directory" in out.stderr
 
 
 def test_dry_run_prints_plan():
