@@ -20,6 +20,9 @@ from .transformer import Context
 from .ur import UnimodalReconstructor
 
 
+RECONSTRUCTION_SCALES = ("raw", "normalized")
+
+
 class HDDM(nn.Module):
     """RoHyDR recoverer: DDIM generates missing modalities by cross-attention to the available ones; a UR refines.
 
@@ -63,6 +66,7 @@ class HDDM(nn.Module):
         ur_channels: int = 32,
         ur_blocks: int = 4,
         ur_reduction: int = 16,
+        reconstruction_scale: str = "raw",
     ) -> None:
         super().__init__()
         self.names = tuple(m.name for m in modalities)
@@ -74,6 +78,10 @@ class HDDM(nn.Module):
             )
         if clip_x0 is not None and clip_x0 <= 0:
             raise ComponentConfigError(f"rohydr.hddm: clip_x0 must be positive or null, got {clip_x0}")
+        if reconstruction_scale not in RECONSTRUCTION_SCALES:
+            raise ComponentConfigError(
+                f"rohydr.hddm: reconstruction_scale must be one of {RECONSTRUCTION_SCALES}, got {reconstruction_scale!r}"
+            )
         if train_on_available and not use_diffusion:
             raise ComponentConfigError("rohydr.hddm: train_on_available needs use_diffusion: true")
         self.index = {name: k for k, name in enumerate(self.names)}
@@ -94,7 +102,10 @@ class HDDM(nn.Module):
         self.schedule = DDPMSchedule(num_train_steps, beta_start, beta_end)
         self.schedule.ddim_timesteps(self.sample_steps)  # validates the step counts against the schedule
         self.schedule.ddim_timesteps(train_sample_steps)
-        self.normalizer = TokenNormalizer(self.names, d_model) if normalize and use_diffusion else None
+        self.reconstruction_scale = reconstruction_scale
+        needs_stats = (normalize and use_diffusion) or reconstruction_scale == "normalized"
+        self.normalizer = TokenNormalizer(self.names, d_model) if needs_stats else None
+        self.diffuse_normalized = normalize and use_diffusion
         self.denoiser: nn.Module | None = None
         self.readout: ConditionReadout | None = None
         if not use_diffusion:
@@ -168,7 +179,7 @@ class HDDM(nn.Module):
             x0 = self.schedule.ddim_sample(eps_fn, noise, self.train_sample_steps, self.grad_steps, self.clip_x0)
         else:
             x0 = self.schedule.ddim_sample(eps_fn, noise, self.sample_steps, None, self.clip_x0)
-        return self.normalizer.denormalize(target, x0) if self.normalizer is not None else x0
+        return self.normalizer.denormalize(target, x0) if self.diffuse_normalized else x0
 
     def _diffusion_loss(
         self,
@@ -181,7 +192,7 @@ class HDDM(nn.Module):
         generator: torch.Generator | None,
     ) -> Tensor:
         """Per-sample ε-MSE (DDPM's L_simple, eq. 14) at a uniformly drawn timestep, over valid steps."""
-        if self.normalizer is not None:
+        if self.diffuse_normalized:
             x0 = self.normalizer.normalize(target, x0)
         t = self.schedule.sample_timesteps(x0.shape[0], x0.device, generator)
         noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
@@ -244,9 +255,14 @@ class HDDM(nn.Module):
             generated = self._generate(net, name, index, context, tokens[name], generator)
             refined = self.ur[name](generated) if self.ur is not None else generated
             if targets is not None:
-                reconstruction_terms.append(
-                    _per_sample_mse(refined, targets[name][missing_rows], valid[name][missing_rows])
-                )
+                truth = targets[name][missing_rows]
+                if self.reconstruction_scale == "normalized":
+                    # Every modality's error in units of its own token spread: with raw MSE a modality whose
+                    # tokens are 100x larger (MOSI-shaped text vs audio) owns the shared denoiser's gradient.
+                    refined_cmp, truth = self.normalizer.normalize(name, refined), self.normalizer.normalize(name, truth)
+                else:
+                    refined_cmp = refined
+                reconstruction_terms.append(_per_sample_mse(refined_cmp, truth, valid[name][missing_rows]))
             recovered[name] = tokens[name].index_put((missing_rows,), refined.to(tokens[name].dtype))
 
         losses: dict[str, Tensor] = {}

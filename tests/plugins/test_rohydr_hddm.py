@@ -259,6 +259,31 @@ def test_without_diffusion_and_without_ur():
         assert torch.equal(out.value[n][mask[:, k]], tokens[n][mask[:, k]])
 
 
+@pytest.mark.parametrize("use_diffusion", [True, False])
+def test_normalized_reconstruction_weighs_every_modality_by_its_own_token_spread(use_diffusion):
+    tokens, mask, truth = data()
+    big = {n: t * (100.0 if n == "a" else 1.0) for n, t in truth.items()}  # modality a: 100x the scale
+    big_tokens = {n: torch.where(mask[:, k, None, None], big[n], 0.0) for k, n in enumerate(NAMES)}
+    model = make(reconstruction_scale="normalized", use_diffusion=use_diffusion)
+    assert model.normalizer is not None
+    model.train()
+    for _ in range(3):  # let the running statistics settle on the available tokens
+        torch.manual_seed(2)
+        out = model(big_tokens, mask, NAMES, {}, targets=big)
+    norm = model.normalizer
+    terms = []
+    for k, n in enumerate(NAMES):
+        rows = (~mask[:, k]).nonzero().squeeze(1)
+        if rows.numel():
+            err = (norm.normalize(n, out.value[n][rows]) - norm.normalize(n, big[n][rows])) ** 2
+            terms.append(err.mean(dim=(1, 2)))
+    assert torch.allclose(out.losses["reconstruction"], torch.cat(terms).mean(), rtol=1e-4)
+    # The raw scale is dominated by modality a; the normalised one is not.
+    raw = make(use_diffusion=use_diffusion).train()
+    torch.manual_seed(2)
+    assert raw(big_tokens, mask, NAMES, {}, targets=big).losses["reconstruction"] > 100 * out.losses["reconstruction"]
+
+
 def test_clip_x0_bounds_the_sample_in_normalised_units():
     model = make(clip_x0=0.5, use_ur=False, normalize=False).eval()
     with torch.no_grad():
@@ -294,6 +319,8 @@ def test_invalid_settings_raise_clear_errors():
         make(width=10, num_heads=4)
     with pytest.raises(ComponentConfigError, match="at least 2"):
         HDDM(MODS[:1], D)
+    with pytest.raises(ComponentConfigError, match="reconstruction_scale"):
+        make(reconstruction_scale="log")
     model = make()
     tokens, mask, _ = data()
     with pytest.raises(ComponentConfigError, match="modalities"):
