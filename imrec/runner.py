@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from .runs import (
     atomic_write_text,
     environment,
     new_run_dir,
+    run_lock,
     safe_torch_load,
     seed_dir,
     summarize,
@@ -165,6 +167,14 @@ def run_recipe(
             atomic_write_text(run_dir / "recipe.yaml", to_yaml(recipe))
             atomic_write_json(run_dir / "overrides.json", list(recipe.overrides))
     run_dir = Path(run_dir)
+    # One process (rank 0 of a distributed run) holds the directory while it runs: a second runner of the same
+    # directory is refused instead of interleaving its epochs into the same files.
+    with run_lock(run_dir) if dist.is_main else contextlib.nullcontext():
+        return _run_in(recipe, run_dir, prepared, device, reporter, dist)
+
+
+def _run_in(recipe: Recipe, run_dir: Path, prepared: Prepared, device: torch.device, reporter: Reporter,
+            dist: Any) -> Path:
     if dist.is_main:
         env = environment(device, recipe.seeds, recipe.deterministic)
         env["world_size"] = dist.world

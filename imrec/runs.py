@@ -11,10 +11,12 @@ Layout (schema documented in ``docs/run-directory.md``)::
       seeds/<seed>/best.pt         selected checkpoint, with its config
       seeds/<seed>/test.json       TEST results per evaluation condition
       summary.json           per condition and metric: mean, std (ddof=1), n over seeds
+      .lock                  held by the process running the directory (pid, host); see run_lock
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -24,13 +26,73 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterator, Iterable, Mapping
 
 import numpy as np
 import torch
 
 SUMMARY_SCHEMA = 1
 DDOF = 1
+LOCK_NAME = ".lock"
+
+
+def _read_lock(path: Path) -> dict[str, Any] | None:
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return holder if isinstance(holder, dict) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir`` for this process while it runs, so that two processes never write one run directory.
+
+    A second ``imrec run --resume`` of the same directory, or a second ``imrec bench run`` reaching a cell
+    another one is running, gets a clear error instead of interleaving epochs into the same files. The lock is
+    ``run_dir/.lock`` (created with O_EXCL; pid, host, start time). A lock left by a killed process (same host,
+    pid no longer alive; or an unreadable file) is taken over; one from another host is not, since its pid
+    cannot be checked from here — the error says how to remove it.
+    """
+    from .errors import ImrecError
+
+    path = Path(run_dir) / LOCK_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    me = {"pid": os.getpid(), "host": platform.node(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _read_lock(path)
+            if holder is None or (holder.get("host") == me["host"] and not _alive(int(holder.get("pid", -1)))):
+                path.unlink(missing_ok=True)  # left by a process that is gone
+                continue
+            where = "this machine" if holder.get("host") == me["host"] else f"host {holder.get('host')!r}"
+            raise ImrecError(
+                f"{run_dir} is being run by process {holder.get('pid')} on {where} (since {holder.get('started')}); "
+                f"wait for it to finish or stop it. If that process no longer exists, delete {path}"
+            ) from None
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(me, fh)
+        break
+    else:
+        raise ImrecError(f"could not take the lock {path}: another process keeps recreating it")
+    try:
+        yield
+    finally:
+        holder = _read_lock(path)
+        if holder is not None and holder.get("pid") == me["pid"] and holder.get("host") == me["host"]:
+            path.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

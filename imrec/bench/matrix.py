@@ -185,6 +185,27 @@ def _worker_init(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    _exit_with_parent()
+
+
+def _exit_with_parent(poll_seconds: float = 1.0) -> None:
+    """End this worker when the bench process that started it is gone (killed, crashed, Ctrl-C'd hard).
+
+    Without this an orphaned worker trains its cell on, unseen, while a restarted bench runs the same cell; the
+    run-directory lock (imrec.runs.run_lock) keeps the two apart, this stops the orphan wasting the CPU.
+    """
+    import os
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_seconds)
+            if os.getppid() != parent:
+                os._exit(3)  # the lock it leaves names a dead pid: the next runner takes it over
+
+    threading.Thread(target=watch, name="imrec-bench-parent-watch", daemon=True).start()
 
 
 def _worker(cell: Cell, threads: int) -> CellResult:

@@ -209,3 +209,63 @@ def test_cli_run_list_shards_merge_and_table(ran, tmp_path, capsys):
     assert agg.read_bytes() == full.read_bytes()
     assert main(["bench", "table", str(tmp_path / "absent.jsonl")]) == 2
     assert "cannot read records" in capsys.readouterr().err
+
+
+def test_workers_end_with_a_killed_bench_and_a_running_cell_is_not_run_twice(tmp_path):
+    """SIGKILL the bench while its workers train: they exit instead of training on unseen as orphans, and while a
+    cell's directory is held by a live process a second bench reports it as busy instead of writing into it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    slow = yaml.safe_load(TINY.read_text())
+    slow["overrides"] = [o for o in slow["overrides"] if "recover.epochs" not in o] + [
+        "train.phases.recover.epochs=500", "train.phases.recover.early_stop=null"]
+    slow["methods"] = [{**m, "recipe": str((TINY.parent / m["recipe"]).resolve())} for m in slow["methods"]]
+    slow["output"] = {"work_dir": str(tmp_path / "work")}
+    definition = tmp_path / "slow.yaml"
+    definition.write_text(yaml.safe_dump(slow))
+    env = dict(os.environ, IMREC_LOAD_PLUGINS="")
+    bench = subprocess.Popen([sys.executable, "-m", "imrec", "bench", "run", str(definition), "--jobs", "2"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        locks = []
+        while time.time() < deadline and len(locks) < 2:
+            locks = sorted((tmp_path / "work").glob("*/seed-*/.lock"))
+            time.sleep(0.1)
+        assert len(locks) == 2, "two cells should be running"
+        time.sleep(0.5)  # let each worker finish writing its lock
+        pids = [json.loads(p.read_text())["pid"] for p in locks]
+
+        # A second bench on the same work dir, while the cells run: those two are busy, not run twice.
+        cells = matrix([load_definition(definition)])
+        busy = [run_cell(c) for c in cells if c.run_dir in {p.parent for p in locks}]
+        assert [r.status for r in busy] == ["failed", "failed"]
+        assert all("is being run by process" in r.error for r in busy)
+    finally:
+        bench.send_signal(signal.SIGKILL)
+        bench.wait()
+
+    deadline = time.time() + 30
+    alive = pids
+    while time.time() < deadline and alive:
+        alive = [p for p in pids if _alive(p)]
+        time.sleep(0.2)
+    assert not alive, f"orphaned bench workers still running: {alive}"
+
+
+def _alive(pid):
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (exited, not yet reaped by init) counts as gone
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True

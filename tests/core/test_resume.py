@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -51,8 +52,23 @@ def test_kill_9_then_resume_equals_uninterrupted(tmp_path):
     assert not (run_dir / "seeds" / "5" / "test.json").exists()
     assert (run_dir / "seeds" / "5" / "state.pt").exists()
 
+    # The killed process left its lock behind (it names a dead pid). While a live process holds the directory a
+    # resume is refused and changes nothing; the killed run's own stale lock is simply taken over.
+    stale = (run_dir / ".lock").read_text()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run_dir / ".lock").write_text(json.dumps({"pid": sleeper.pid, "host": platform.node(), "started": "t"}))
+        busy = subprocess.run([sys.executable, "-m", "imrec", "run", "--resume", str(run_dir), "--quiet"],
+                              capture_output=True, text=True, env=_env(), cwd=REPO, timeout=120)
+        assert busy.returncode != 0 and f"being run by process {sleeper.pid}" in busy.stderr
+        assert "Traceback" not in busy.stderr and not (run_dir / "seeds" / "5" / "test.json").exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    (run_dir / ".lock").write_text(stale)
+
     resumed = _run("run", "--resume", str(run_dir), "--quiet")
-    assert resumed == run_dir
+    assert resumed == run_dir and not (run_dir / ".lock").exists()
     assert _results(resumed) == _results(reference)
     lines = [json.loads(l) for l in (run_dir / "seeds" / "5" / "metrics.jsonl").read_text().splitlines()]
     assert [(l["phase"], l["epoch"]) for l in lines] == [("pretrain", 0), ("pretrain", 1)] + [
