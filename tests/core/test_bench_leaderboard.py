@@ -59,13 +59,14 @@ def test_leaderboard_regenerates_byte_for_byte():
 
 
 # ------------------------------------------------------------------------------------------------ synthetic board
-# RoHyDR's end-to-end check (docs/rohydr.md, "End to end"): RoHyDR against zero- and mean-filling, 3 seeds.
+# RoHyDR's end-to-end check (docs/rohydr.md, "End to end"): RoHyDR against zero- and mean-filling, and two other
+# recovery methods (regression imputation, IMDer-style), 3 seeds.
 SYNTHETIC = BENCH / "synthetic.yaml"
 
 
 def test_synthetic_board_is_complete_and_regenerates():
     d = load_definition(SYNTHETIC)
-    assert [m.name for m in d.methods] == ["RoHyDR", "zero_fill", "mean_fill"]
+    assert [m.name for m in d.methods] == ["RoHyDR", "zero_fill", "mean_fill", "regression", "imder"]
     assert d.seeds == (1111, 1112, 1113) and d.reference == "RoHyDR" and d.baseline == "zero_fill"
     assert all(not m.overrides for m in d.methods) and all(o.startswith("train.phases.") for o in d.overrides)
     text = d.records.read_text(encoding="utf-8")
