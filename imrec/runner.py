@@ -241,6 +241,7 @@ def evaluate_run(run_dir: Path, split: str = "valid", rates: Sequence[float] | N
     """
     run_dir = Path(run_dir)
     recipe = resume_recipe(run_dir)
+    set_determinism(recipe.deterministic)  # the same kernels as the run's own TEST evaluation
     prepared = prepare(recipe)
     if split not in prepared.splits:
         raise ImrecError(f"split {split!r} is not one of {sorted(prepared.splits)}")
