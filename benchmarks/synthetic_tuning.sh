@@ -22,11 +22,13 @@ run() {  # variant recipe overrides...
 run residual_mr recipes/quickstart.yaml "${BUDGET[@]}" model.aligner.residual=true
 run normalized_rec recipes/quickstart.yaml "${BUDGET[@]}" model.recoverer.reconstruction_scale=normalized
 run warmup recipes/variants/rohydr_warmup_synthetic.yaml
+run task_to_recoverer recipes/quickstart.yaml "${BUDGET[@]}" \
+  "train.phases.recover.steps.task.update=[recoverer, fuser, aligner.reconstructor, head]"
 
 # VALID MAE at MR 0.3–2/3 (mean over those rates per seed, then over seeds) and VALID recovery MSE per modality
 # at MR 0.3, for the variants and for the synthetic board's baseline cells.
 dirs=(runs/bench/synthetic/RoHyDR/seed-* runs/tuning/*/seed-*/*/* runs/bench/synthetic/zero_fill/seed-* runs/bench/synthetic/mean_fill/seed-*
-      runs/bench/synthetic/regression/seed-*)
+      runs/bench/synthetic/regression/seed-* runs/bench/synthetic/imder/seed-*)
 for d in "${dirs[@]}"; do
   [ -f "$d/recipe.yaml" ] || continue
   echo "$d $(imrec eval "$d" --rates "${RATES[@]}" --json | python -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["per_seed"]))')"
@@ -41,10 +43,10 @@ for line in sys.stdin:
         maes = [c["mae"] for c in conds.values()]
         rec = conds["random/mr=0.30"]
         rows.setdefault(name, []).append((int(seed), st.mean(maes), [rec.get(f"recovery_mse/{m}") for m in ("text", "audio", "vision")]))
-print("variant".ljust(16), "VALID MAE, MR 0.3-2/3, per seed".ljust(42), "mean".rjust(7), "  recovery MSE text/audio/vision @0.3 (seed mean)")
+print("variant".ljust(18), "VALID MAE, MR 0.3-2/3, per seed".ljust(42), "mean".rjust(7), "  recovery MSE text/audio/vision @0.3 (seed mean)")
 for name, r in rows.items():
     r.sort()
     per = "  ".join(f"{s}: {m:.4f}" for s, m, _ in r)
     rec = [st.mean(x[2][i] for x in r) if all(x[2][i] is not None for x in r) else float("nan") for i in range(3)]
-    print(name.ljust(16), per.ljust(42), f"{st.mean(m for _, m, _ in r):7.4f}", "  " + " / ".join(f"{v:.3f}" for v in rec))
+    print(name.ljust(18), per.ljust(42), f"{st.mean(m for _, m, _ in r):7.4f}", "  " + " / ".join(f"{v:.3f}" for v in rec))
 '
