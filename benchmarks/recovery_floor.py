@@ -105,7 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--ridge", type=float, default=10.0, help="ridge penalty on standardised inputs (default 10)")
     p.add_argument("--json", type=Path, help="also write the rows here (atomically)")
     args = p.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     try:
         rows = floor(args.run_dir, args.seed, args.window, args.ridge)
     except ImrecError as exc:

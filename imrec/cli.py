@@ -54,6 +54,12 @@ def results_table(summary: dict[str, Any], task: str | None = None, split: str =
     return table
 
 
+def _console() -> Console:
+    console = Console()
+    # Files and pipes get the whole table, not one wrapped to a default 80 columns.
+    return console if console.is_terminal else Console(width=200)
+
+
 # ------------------------------------------------------------------------------------------------ commands
 def cmd_run(args: argparse.Namespace) -> int:
     from .config import load_recipe
@@ -85,10 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = run_recipe(recipe, run_dir, reporter, dist)
         if dist.is_main:
             summary = json.loads((out / "summary.json").read_text())
-            console = Console()
-            if not console.is_terminal:
-                console = Console(width=200)  # files and pipes get the whole table, not a wrapped one
-            console.print(results_table(summary))
+            _console().print(results_table(summary))
             print(out, flush=True)
     finally:
         dist.close()
@@ -105,10 +108,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
-    console.print(results_table(result["summary"], split=args.split))
+    _console().print(results_table(result["summary"], split=args.split))
     return 0
 
 

@@ -193,13 +193,29 @@ def _run_in(recipe: Recipe, run_dir: Path, prepared: Prepared, device: torch.dev
             reporter.prefix = f"[seed {seed}] " if len(recipe.seeds) > 1 else ""
             results[seed] = run_seed(recipe, prepared, seed, sdir, device, reporter, dist)
     if dist.is_main:
-        summary = summarize(results)
-        summary["recipe"] = recipe.name
-        summary["run_dir"] = str(run_dir)
-        summary["conditions_order"] = [c.name for c in prepared.eval_conditions]
-        atomic_write_json(run_dir / "summary.json", summary)
+        atomic_write_json(run_dir / "summary.json", _summary(results, recipe, run_dir, prepared.eval_conditions))
     dist.barrier()
     return run_dir
+
+
+def _summary(results: dict[int, dict[str, dict[str, float]]], recipe: Recipe, run_dir: Path,
+             conditions: Sequence[Condition]) -> dict[str, Any]:
+    summary = summarize(results)
+    summary["recipe"] = recipe.name
+    summary["run_dir"] = str(run_dir)
+    summary["conditions_order"] = [c.name for c in conditions]
+    return summary
+
+
+def score(model: IMModel, recipe: Recipe, prepared: Prepared, split: str, conditions: Sequence[Condition],
+          seed: int, device: torch.device) -> dict[str, dict[str, float]]:
+    """Metrics of ``model`` on ``split`` under each condition, evaluated as a run evaluates TEST."""
+    return {
+        cond.name: evaluate(model, prepared.splits[split], cond, seed, recipe.train.eval_batch_size,
+                            prepared.metrics, device, recovery=recipe.eval.recovery_metrics,
+                            bypass=recipe.train.phases[-1].bypass).metrics
+        for cond in conditions
+    }
 
 
 def _describe(cond: Condition) -> Any:
@@ -217,11 +233,7 @@ def run_seed(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path, device: 
                       dist=dist)
     trainer.fit()
     # TEST, once, with the selected checkpoint of this run (already loaded at the end of the last phase).
-    per_condition: dict[str, dict[str, float]] = {}
-    for cond in prepared.eval_conditions:
-        res = evaluate(model, prepared.splits["test"], cond, seed, recipe.train.eval_batch_size, prepared.metrics,
-                       device, recovery=recipe.eval.recovery_metrics, bypass=recipe.train.phases[-1].bypass)
-        per_condition[cond.name] = res.metrics
+    per_condition = score(model, recipe, prepared, "test", prepared.eval_conditions, seed, device)
     if dist.is_main:
         atomic_write_json(sdir / "test.json", {"seed": seed, "split": "test", "conditions": per_condition,
                                                "protocols": {c.name: _describe(c) for c in prepared.eval_conditions}})
@@ -254,26 +266,17 @@ def evaluate_run(run_dir: Path, split: str = "valid", rates: Sequence[float] | N
         cfg = ComponentConfig("protocols.random", {"rates": [float(r) for r in rates]}, "--rates")
         conditions = build_component("protocol", cfg).conditions(list(prepared.spec.names))
     dev = pick_device(device or recipe.device)
-    last = recipe.train.phases[-1]
+    last = recipe.train.phases[-1].name
     per_seed: dict[int, dict[str, dict[str, float]]] = {}
     for seed in recipe.seeds:
-        path = seed_dir(run_dir, seed) / f"phase-{last.name}.pt"
+        path = seed_dir(run_dir, seed) / f"phase-{last}.pt"
         if not path.exists():
             raise ImrecError(f"{run_dir}: seed {seed} has not finished training (no {path.name}); "
                              f"finish it with `imrec run --resume {run_dir}`")
         model = build_model(prepared.spec, recipe.model, str(recipe.source or "<recipe>")).to(dev)
         model.load_state_dict(safe_torch_load(path, map_location=dev)["model"])
-        per_seed[seed] = {
-            cond.name: evaluate(model, prepared.splits[split], cond, seed, recipe.train.eval_batch_size,
-                                prepared.metrics, dev, recovery=recipe.eval.recovery_metrics,
-                                bypass=last.bypass).metrics
-            for cond in conditions
-        }
-    summary = summarize(per_seed)
-    summary["recipe"] = recipe.name
-    summary["run_dir"] = str(run_dir)
-    summary["conditions_order"] = [c.name for c in conditions]
-    return {"split": split, "per_seed": per_seed, "summary": summary}
+        per_seed[seed] = score(model, recipe, prepared, split, conditions, seed, dev)
+    return {"split": split, "per_seed": per_seed, "summary": _summary(per_seed, recipe, run_dir, conditions)}
 
 
 def resume_recipe(run_dir: Path) -> Recipe:

@@ -255,14 +255,12 @@ class HDDM(nn.Module):
             generated = self._generate(net, name, index, context, tokens[name], generator)
             refined = self.ur[name](generated) if self.ur is not None else generated
             if targets is not None:
-                truth = targets[name][missing_rows]
+                pred, truth = refined, targets[name][missing_rows]
                 if self.reconstruction_scale == "normalized":
                     # Every modality's error in units of its own token spread: with raw MSE a modality whose
                     # tokens are 100x larger (MOSI-shaped text vs audio) owns the shared denoiser's gradient.
-                    refined_cmp, truth = self.normalizer.normalize(name, refined), self.normalizer.normalize(name, truth)
-                else:
-                    refined_cmp = refined
-                reconstruction_terms.append(_per_sample_mse(refined_cmp, truth, valid[name][missing_rows]))
+                    pred, truth = self.normalizer.normalize(name, pred), self.normalizer.normalize(name, truth)
+                reconstruction_terms.append(_per_sample_mse(pred, truth, valid[name][missing_rows]))
             recovered[name] = tokens[name].index_put((missing_rows,), refined.to(tokens[name].dtype))
 
         losses: dict[str, Tensor] = {}
