@@ -66,7 +66,8 @@ SYNTHETIC = BENCH / "synthetic.yaml"
 
 def test_synthetic_board_is_complete_and_regenerates():
     d = load_definition(SYNTHETIC)
-    assert [m.name for m in d.methods] == ["RoHyDR", "zero_fill", "mean_fill", "regression", "imder"]
+    assert [m.name for m in d.methods] == ["RoHyDR", "zero_fill", "mean_fill", "regression", "imder",
+                                           "RoHyDR-residual-mr"]
     assert d.seeds == (1111, 1112, 1113) and d.reference == "RoHyDR" and d.baseline == "zero_fill"
     assert all(not m.overrides for m in d.methods) and all(o.startswith("train.phases.") for o in d.overrides)
     text = d.records.read_text(encoding="utf-8")
@@ -77,3 +78,34 @@ def test_synthetic_board_is_complete_and_regenerates():
     assert all(r["value"] is not None for r in records)
     page = d.leaderboard.read_text(encoding="utf-8")
     assert board_section(records, view_from_definition(d)) in page
+
+
+# ------------------------------------------------------------------------------------ synthetic development board
+# Variants of RoHyDR are chosen on another draw of the synthetic generator, never on the synthetic board's data.
+SYNTHETIC_DEV = BENCH / "synthetic_dev.yaml"
+
+
+def test_synthetic_dev_board_uses_other_data_and_the_same_budget():
+    from imrec.config import load_recipe
+
+    board, dev = load_definition(SYNTHETIC), load_definition(SYNTHETIC_DEV)
+    assert dev.seeds == board.seeds and dev.baseline == board.baseline
+    # The same budget; a method on both boards is the same experiment on other data.
+    assert [o for o in dev.overrides if o.startswith("train.")] == list(board.overrides)
+    on_board = {m.name: m for m in board.methods}
+    assert {"RoHyDR", dev.baseline} <= set(on_board) and {"RoHyDR", dev.baseline} <= {m.name for m in dev.methods}
+    for m in dev.methods:
+        # A variant changes the model or the recover phase's steps, never the data, budget or evaluation.
+        assert all(o.startswith(("model.", "train.phases.recover.steps.")) for o in m.overrides)
+        d = load_recipe(m.recipe, [*dev.overrides, *m.overrides])
+        b = on_board.get(m.name)
+        b = load_recipe(b.recipe if b else m.recipe, [*board.overrides, *(b.overrides if b else m.overrides)])
+        assert (d.model, d.train, d.eval, d.seeds) == (b.model, b.train, b.eval, b.seeds)
+        assert b.data.name == d.data.name == "data.synthetic"
+        assert d.data.kwargs["seed"] != b.data.kwargs.get("seed", 0)  # another draw: other projections, samples
+    # Development numbers have their own page, never LEADERBOARD.md, and it is what the committed records give.
+    assert dev.leaderboard.resolve() != (BENCH / "LEADERBOARD.md").resolve()
+    records = read_records([dev.records])
+    assert dev.records.read_text(encoding="utf-8") == dumps(records)
+    assert {(r["method"], r["seed"]) for r in records} == {(m.name, s) for m in dev.methods for s in dev.seeds}
+    assert board_section(records, view_from_definition(dev)) in dev.leaderboard.read_text(encoding="utf-8")
