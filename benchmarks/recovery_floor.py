@@ -23,9 +23,8 @@ import numpy as np
 import torch
 
 from imrec.errors import ImrecError
-from imrec.model import build_model
-from imrec.runner import prepare, resume_recipe
-from imrec.runs import atomic_write_json, safe_torch_load, seed_dir
+from imrec.runner import final_model, prepare, resume_recipe
+from imrec.runs import atomic_write_json
 
 
 def _tokens(model: Any, split: Any, batch: int = 256) -> dict[str, np.ndarray]:
@@ -64,14 +63,8 @@ def _design(tokens: dict[str, np.ndarray], sources: Sequence[str], steps: int, w
 
 def floor(run_dir: Path, seed: int | None = None, window: int = 2, ridge: float = 10.0) -> list[dict[str, Any]]:
     recipe = resume_recipe(run_dir)
-    seed = recipe.seeds[0] if seed is None else seed
-    weights = seed_dir(run_dir, seed) / f"phase-{recipe.train.phases[-1].name}.pt"
-    if not weights.exists():
-        raise ImrecError(f"{run_dir}: seed {seed} has no {weights.name} (not finished?); seeds: {recipe.seeds}")
     prepared = prepare(recipe)
-    model = build_model(prepared.spec, recipe.model)
-    model.load_state_dict(safe_torch_load(weights)["model"])
-    model.eval()
+    model = final_model(run_dir, recipe, prepared, recipe.seeds[0] if seed is None else seed)
     train, valid = prepared.splits["train"], prepared.splits["valid"]
     tr, va = _tokens(model, train), _tokens(model, valid)
     names = list(prepared.spec.names)

@@ -266,17 +266,26 @@ def evaluate_run(run_dir: Path, split: str = "valid", rates: Sequence[float] | N
         cfg = ComponentConfig("protocols.random", {"rates": [float(r) for r in rates]}, "--rates")
         conditions = build_component("protocol", cfg).conditions(list(prepared.spec.names))
     dev = pick_device(device or recipe.device)
-    last = recipe.train.phases[-1].name
     per_seed: dict[int, dict[str, dict[str, float]]] = {}
     for seed in recipe.seeds:
-        path = seed_dir(run_dir, seed) / f"phase-{last}.pt"
-        if not path.exists():
-            raise ImrecError(f"{run_dir}: seed {seed} has not finished training (no {path.name}); "
-                             f"finish it with `imrec run --resume {run_dir}`")
-        model = build_model(prepared.spec, recipe.model, str(recipe.source or "<recipe>")).to(dev)
-        model.load_state_dict(safe_torch_load(path, map_location=dev)["model"])
+        model = final_model(run_dir, recipe, prepared, seed, dev)
         per_seed[seed] = score(model, recipe, prepared, split, conditions, seed, dev)
     return {"split": split, "per_seed": per_seed, "summary": _summary(per_seed, recipe, run_dir, conditions)}
+
+
+def final_model(run_dir: Path, recipe: Recipe, prepared: Prepared, seed: int,
+                device: torch.device | str = "cpu") -> IMModel:
+    """The model one seed of a run ended with (``phase-<last phase>.pt``, the weights TEST was scored with), in
+    eval mode on ``device``; a clear error for a seed the run does not have or has not finished."""
+    if seed not in recipe.seeds:
+        raise ImrecError(f"{run_dir}: seed {seed} is not one of the run's seeds {list(recipe.seeds)}")
+    path = seed_dir(run_dir, seed) / f"phase-{recipe.train.phases[-1].name}.pt"
+    if not path.exists():
+        raise ImrecError(f"{run_dir}: seed {seed} has not finished training (no {path.name}); "
+                         f"finish it with `imrec run --resume {run_dir}`")
+    model = build_model(prepared.spec, recipe.model, str(recipe.source or "<recipe>")).to(device)
+    model.load_state_dict(safe_torch_load(path, map_location=device)["model"])
+    return model.eval()
 
 
 def resume_recipe(run_dir: Path) -> Recipe:

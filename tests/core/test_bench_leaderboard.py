@@ -108,8 +108,8 @@ def test_synthetic_dev_board_uses_other_data_and_the_same_budget(path):
         # A variant changes the model or the recover phase's steps, never the data, budget or evaluation.
         assert all(o.startswith(("model.", "train.phases.recover.steps.")) for o in m.overrides)
         d = load_recipe(m.recipe, [*dev.overrides, *m.overrides])
-        b = on_board.get(m.name)
-        b = load_recipe(b.recipe if b else m.recipe, [*board.overrides, *(b.overrides if b else m.overrides)])
+        same = on_board.get(m.name, m)  # the board's row of that name, or the variant itself on the board's data
+        b = load_recipe(same.recipe, [*board.overrides, *same.overrides])
         assert (d.model, d.train, d.eval, d.seeds) == (b.model, b.train, b.eval, b.seeds)
         assert b.data.name == d.data.name == "data.synthetic"
         assert d.data.kwargs["seed"] != b.data.kwargs.get("seed", 0)  # another draw: other projections, samples
