@@ -102,7 +102,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .runner import evaluate_run
     from .runs import atomic_write_json
 
-    result = evaluate_run(Path(args.run_dir), args.split, args.rates, args.device)
+    result = evaluate_run(Path(args.run_dir), args.split, args.rates, args.device, args.set or ())
     if args.out:
         atomic_write_json(Path(args.out), result)
     if args.json:
@@ -196,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rates", type=float, nargs="+", metavar="MR",
                    help="random missing rates to score at (default: the recipe's evaluation conditions)")
     p.add_argument("--device", help="device (default: the recipe's)")
+    p.add_argument("--set", action="append", metavar="OVERRIDE",
+                   help="an inference setting of the trained model, model.<key>=<value> (repeatable), "
+                        "e.g. model.recoverer.sample_steps=20; weights are not retrained")
     p.add_argument("--json", action="store_true", help="print per-seed results and the summary as JSON")
     p.add_argument("--out", metavar="FILE", help="also write that JSON to FILE (atomically)")
     p.set_defaults(func=cmd_eval)

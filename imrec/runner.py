@@ -243,16 +243,18 @@ def run_seed(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path, device: 
 
 
 def evaluate_run(run_dir: Path, split: str = "valid", rates: Sequence[float] | None = None,
-                 device: str | None = None) -> dict[str, Any]:
+                 device: str | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Score the trained model of every seed of a finished run on ``split``, without training or touching TEST.
 
     The weights are those TEST was scored with (``phase-<last phase>.pt``). Conditions: the recipe's evaluation
     conditions, or random missing at ``rates``. Masks and noise draws are seeded exactly as ``evaluate`` does
-    for TEST. Returns ``{"split", "per_seed": {seed: {condition: metrics}}, "summary"}``; the run directory is
-    not modified. This is how a recipe is tuned: compare variants on VALID, then run TEST once.
+    for TEST. ``overrides`` (``model.…=value`` only) change inference settings of the trained model without
+    retraining, e.g. ``model.recoverer.sample_steps=20``; one that changes the weights' shapes is refused.
+    Returns ``{"split", "overrides", "per_seed": {seed: {condition: metrics}}, "summary"}``; the run directory
+    is not modified. This is how a recipe is tuned: compare variants on VALID, then run TEST once.
     """
     run_dir = Path(run_dir)
-    recipe = resume_recipe(run_dir)
+    recipe = resume_recipe(run_dir, overrides)
     set_determinism(recipe.deterministic)  # the same kernels as the run's own TEST evaluation
     prepared = prepare(recipe)
     if split not in prepared.splits:
@@ -270,7 +272,8 @@ def evaluate_run(run_dir: Path, split: str = "valid", rates: Sequence[float] | N
     for seed in recipe.seeds:
         model = final_model(run_dir, recipe, prepared, seed, dev)
         per_seed[seed] = score(model, recipe, prepared, split, conditions, seed, dev)
-    return {"split": split, "per_seed": per_seed, "summary": _summary(per_seed, recipe, run_dir, conditions)}
+    return {"split": split, "overrides": list(overrides), "per_seed": per_seed,
+            "summary": _summary(per_seed, recipe, run_dir, conditions)}
 
 
 def final_model(run_dir: Path, recipe: Recipe, prepared: Prepared, seed: int,
@@ -284,17 +287,32 @@ def final_model(run_dir: Path, recipe: Recipe, prepared: Prepared, seed: int,
         raise ImrecError(f"{run_dir}: seed {seed} has not finished training (no {path.name}); "
                          f"finish it with `imrec run --resume {run_dir}`")
     model = build_model(prepared.spec, recipe.model, str(recipe.source or "<recipe>")).to(device)
-    model.load_state_dict(safe_torch_load(path, map_location=device)["model"])
+    try:
+        model.load_state_dict(safe_torch_load(path, map_location=device)["model"])
+    except RuntimeError as exc:  # the recipe (or an eval override) builds another architecture than was trained
+        first = str(exc).strip().splitlines()
+        raise ImrecError(f"{path}: the saved weights do not fit the model the recipe builds "
+                         f"({first[1].strip() if len(first) > 1 else first[0]}); an override that changes "
+                         f"widths, depths or components cannot be applied to a trained run") from None
     return model.eval()
 
 
-def resume_recipe(run_dir: Path) -> Recipe:
-    """The recipe a run directory was started with (its resolved ``recipe.yaml``)."""
+EVAL_OVERRIDE_PREFIX = "model."
+
+
+def resume_recipe(run_dir: Path, overrides: Sequence[str] = ()) -> Recipe:
+    """The recipe a run directory was started with (its resolved ``recipe.yaml``), with ``overrides`` applied:
+    ``model.…`` keys only, since data, seeds and training are what the run was, and scoring it under others
+    would report numbers of an experiment that did not happen."""
     run_dir = Path(run_dir)
     path = run_dir / "recipe.yaml"
     if not path.exists():
         raise ImrecError(f"{run_dir} is not an imrec run directory (no recipe.yaml); pass the folder `imrec run` printed")
-    recipe = load_recipe(path)
+    bad = [o for o in overrides if not o.lstrip("~").startswith(EVAL_OVERRIDE_PREFIX) or "=" not in o]
+    if bad:
+        raise ImrecError(f"{run_dir}: a trained run takes only model settings as overrides, written "
+                         f"`{EVAL_OVERRIDE_PREFIX}<key>=<value>` (e.g. model.recoverer.sample_steps=20); got {bad}")
+    recipe = load_recipe(path, overrides)
     try:
         recipe.overrides = json.loads((run_dir / "overrides.json").read_text())
     except (OSError, ValueError):

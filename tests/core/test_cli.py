@@ -76,6 +76,22 @@ def _check_eval(run_dir, tmp_path):
         assert again["per_seed"][str(seed)] == original
     assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before  # nothing in the run changed
 
+    # An inference setting changed without retraining: other DDIM step counts change the recovered scores and
+    # leave complete data (no diffusion there) exactly as it was.
+    out = imrec("eval", str(run_dir), "--split", "test", "--json", "--set", "model.recoverer.sample_steps=10")
+    assert out.returncode == 0, out.stderr
+    stepped = json.loads(out.stdout)
+    assert stepped["overrides"] == ["model.recoverer.sample_steps=10"]
+    for seed in ("3", "4"):
+        assert stepped["per_seed"][seed]["random/mr=0.00"] == again["per_seed"][seed]["random/mr=0.00"]
+        assert stepped["per_seed"][seed]["random/mr=0.30"]["mae"] != again["per_seed"][seed]["random/mr=0.30"]["mae"]
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before
+    out = imrec("eval", str(run_dir), "--set", "train.batch_size=8")
+    assert out.returncode != 0 and "only model settings" in out.stderr and "train.batch_size=8" in out.stderr
+    out = imrec("eval", str(run_dir), "--set", "model.fuser.layers=3")
+    assert out.returncode != 0 and "phase-recover.pt" in out.stderr and "do not fit" in out.stderr
+    assert "Traceback" not in out.stderr
+
     out = imrec("eval", str(run_dir), "--split", "dev")
     assert out.returncode != 0 and "'dev'" in out.stderr and "valid" in out.stderr and "Traceback" not in out.stderr
     out = imrec("eval", str(run_dir), "--rates", "1.5")
