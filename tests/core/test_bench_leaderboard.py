@@ -67,7 +67,10 @@ SYNTHETIC = BENCH / "synthetic.yaml"
 def test_synthetic_board_is_complete_and_regenerates():
     d = load_definition(SYNTHETIC)
     assert [m.name for m in d.methods] == ["RoHyDR", "zero_fill", "mean_fill", "regression", "imder",
-                                           "RoHyDR-residual-mr"]
+                                           "RoHyDR-residual-mr", "RoHyDR-residual-mr-normalized"]
+    # A RoHyDR variant reaches the board only after it was run on the development draws (where it was chosen).
+    devs = [{m.name for m in load_definition(p).methods} for p in SYNTHETIC_DEVS]
+    assert all(m.name in dev for m in d.methods if m.name.startswith("RoHyDR-") for dev in devs)
     assert d.seeds == (1111, 1112, 1113) and d.reference == "RoHyDR" and d.baseline == "zero_fill"
     assert all(not m.overrides for m in d.methods) and all(o.startswith("train.phases.") for o in d.overrides)
     text = d.records.read_text(encoding="utf-8")
