@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,10 @@ def add_bench_command(subparsers: Any) -> None:
 def _view_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", help="which board of the records (needed when they hold several)")
     p.add_argument("--metrics", nargs="+", help="metric tables to show, in order (default: every metric)")
-    p.add_argument("--reference", help="method the significance tests compare against (default: the first)")
-    p.add_argument("--baseline", help="the no-recovery method of the gap-closed score (default: none)")
+    p.add_argument("--reference", help="method the significance tests compare against (default: the definition's, "
+                        "else the first)")
+    p.add_argument("--baseline", help="the no-recovery method of the gap-closed score (default: the definition's, "
+                        "else none)")
 
 
 def _table_options(p: argparse.ArgumentParser) -> None:
@@ -181,6 +184,15 @@ def _load_view(args: argparse.Namespace, records: list[dict[str, Any]]) -> Any:
         view = view_from_definition(load_definition(args.definition, check_recipes=False))
         if args.metrics:
             view = view.with_metrics(args.metrics)
+        # A flag given on the command line wins over the definition: e.g. significance against the baseline.
+        for name, what in ((args.reference, "--reference"), (args.baseline, "--baseline")):
+            if name is not None and name not in view.methods:
+                raise ImrecError(f"{what} {name!r}: not a method of {args.definition}; methods: "
+                                 f"{', '.join(view.methods)}")
+        if args.reference:
+            view = replace(view, reference=args.reference)
+        if args.baseline:
+            view = replace(view, baseline=args.baseline)
         return view
     return view_from_records(records, board=args.board, metrics=args.metrics, reference=args.reference,
                              baseline=args.baseline)

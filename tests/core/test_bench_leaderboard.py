@@ -122,3 +122,21 @@ def test_synthetic_dev_board_uses_other_data_and_the_same_budget(path):
     assert dev.records.read_text(encoding="utf-8") == dumps(records)
     assert {(r["method"], r["seed"]) for r in records} == {(m.name, s) for m in dev.methods for s in dev.seeds}
     assert board_section(records, view_from_definition(dev)) in dev.leaderboard.read_text(encoding="utf-8")
+
+
+def test_table_flags_win_over_the_definition(capsys):
+    """`--reference` / `--baseline` on the command line replace the definition's (significance against the
+    baseline, say) and keep its method order; a name that is not one of its methods is an error listing them."""
+    from imrec.cli import main
+
+    d = load_definition(SYNTHETIC)
+    args = ["bench", "table", str(d.records), "--definition", str(SYNTHETIC), "--metrics", "mae", "--format",
+            "markdown"]
+    assert main([*args, "--reference", "zero_fill", "--baseline", "mean_fill"]) == 0
+    out = capsys.readouterr().out
+    assert "Δ Avg vs zero_fill" in out and "Δ Avg vs RoHyDR" not in out and "m(mean_fill, MR)" in out
+    rows = [line.split(" | ")[0].lstrip("| ") for line in out.splitlines() if line.startswith("| ")]
+    assert rows[1:1 + len(d.methods)] == [m.name for m in d.methods]  # after the header: the definition's order
+    assert main([*args, "--reference", "nobody"]) == 2
+    err = capsys.readouterr().err
+    assert "--reference 'nobody'" in err and "synthetic.yaml" in err and "RoHyDR-residual-mr" in err
