@@ -13,41 +13,34 @@ nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections import defaultdict
 from pathlib import Path
 
+from imrec.bench.records import condition_rate, read_records
+from imrec.errors import ImrecError
+
 RATES = (0.3, 0.4, 0.5, 0.6, 2 / 3)
-
-
-def condition_rate(condition: str) -> float | None:
-    """The missing rate of a ``random/mr=…`` condition; ``None`` for any other condition."""
-    prefix = "random/mr="
-    return float(condition[len(prefix):]) if condition.startswith(prefix) else None
 
 
 def board_scores(path: Path, metric: str, rates: tuple[float, ...]) -> tuple[str, dict[str, dict[int, float]]]:
     """``(board, {method: {seed: mean of metric over rates}})`` from one records file; every method must have
     every rate at every seed it has, or the file is named with what is missing."""
+    try:
+        records = read_records([path])
+    except ImrecError as exc:
+        raise SystemExit(str(exc))
     values: dict[str, dict[int, dict[float, float]]] = defaultdict(lambda: defaultdict(dict))
     boards: set[str] = set()
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError as exc:
-                raise SystemExit(f"{path}:{lineno}: not a JSON record ({exc})")
-            rate = condition_rate(str(rec.get("condition", "")))
-            if rec.get("metric") != metric or rate is None:
-                continue
-            match = [r for r in rates if math.isclose(r, rate, abs_tol=1e-6)]
-            if match:
-                boards.add(rec["board"])
-                values[rec["method"]][int(rec["seed"])][match[0]] = float(rec["value"])
+    for rec in records:
+        rate = condition_rate(str(rec["condition"]))
+        if rec["metric"] != metric or rate is None:
+            continue
+        match = [r for r in rates if math.isclose(r, rate, abs_tol=1e-6)]
+        if match:
+            boards.add(rec["board"])
+            values[rec["method"]][int(rec["seed"])][match[0]] = float(rec["value"])
     if len(boards) != 1:
         raise SystemExit(f"{path}: expected the records of one board with {metric} at MR {list(rates)}, "
                          f"found boards {sorted(boards)}")

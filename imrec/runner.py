@@ -308,7 +308,7 @@ def resume_recipe(run_dir: Path, overrides: Sequence[str] = ()) -> Recipe:
     path = run_dir / "recipe.yaml"
     if not path.exists():
         raise ImrecError(f"{run_dir} is not an imrec run directory (no recipe.yaml); pass the folder `imrec run` printed")
-    bad = [o for o in overrides if not o.lstrip("~").startswith(EVAL_OVERRIDE_PREFIX) or "=" not in o]
+    bad = [o for o in overrides if not (o.startswith(EVAL_OVERRIDE_PREFIX) and "=" in o)]
     if bad:
         raise ImrecError(f"{run_dir}: a trained run takes only model settings as overrides, written "
                          f"`{EVAL_OVERRIDE_PREFIX}<key>=<value>` (e.g. model.recoverer.sample_steps=20); got {bad}")

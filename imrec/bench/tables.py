@@ -320,7 +320,8 @@ def _summary(view: BoardView, metric: str, vals: stats.Values, methods: list[str
                   f"{base} at that rate (the count is shown when some do not)." if base else "")
                + (f" Δ Avg = mean over shared seeds of the per-seed random Avg minus {view.reference}'s; p (t) = "
                   f"paired t-test, p (W) = two-sided Wilcoxon signed-rank (given only from {stats.MIN_WILCOXON} "
-                  f"shared seeds up, since with fewer it cannot reach p < 0.1; with 5 its smallest p is 0.0625); {SIG_MARK} = p (t) < {stats.ALPHA}." if view.reference else "")
+                  f"shared seeds up, since with fewer it cannot reach p < 0.1; with 5 its smallest p is 0.0625); "
+                  f"{SIG_MARK} = p (t) < {stats.ALPHA}." if view.reference else "")
                + f" Best AUC and gap closed in bold (marked {BEST_MARK} where bold is not available).")
     return Table("summary", metric, f"{label(metric)} — robustness and significance", caption,
                  ["Method", "AUC", "Gap closed", f"Δ Avg vs {view.reference}", "p (t)", "p (W)"], rows)

@@ -25,11 +25,15 @@ def _records(path, board, values):
             for seed, maes in per_seed.items():
                 for rate, mae in zip(RATES, maes):
                     for metric, value in (("mae", mae), ("corr", 1.0 - mae)):
-                        fh.write(json.dumps({"board": board, "method": method, "seed": seed, "metric": metric,
-                                             "condition": f"random/mr={rate:.2f}" if rate != 2 / 3
-                                             else f"random/mr={rate!r}", "value": value}) + "\n")
-        fh.write(json.dumps({"board": board, "method": "A", "seed": 1, "metric": "mae", "condition": "fixed/text",
-                             "value": 99.0}) + "\n")
+                        cond = f"random/mr={rate:.2f}" if rate != 2 / 3 else f"random/mr={rate!r}"
+                        fh.write(json.dumps(_record(board, method, seed, cond, metric, value)) + "\n")
+        fh.write(json.dumps(_record(board, "A", 1, "fixed/text", "mae", 99.0)) + "\n")
+
+
+def _record(board, method, seed, condition, metric, value):
+    return {"board": board, "method": method, "recipe": "r.yaml", "dataset": "data.synthetic", "seed": seed,
+            "condition": condition, "protocol": "protocols.random", "metric": metric, "value": value,
+            "run_dir": f"runs/{method}/seed-{seed}"}
 
 
 def test_scores_per_board_and_over_boards(tmp_path, capsys):
