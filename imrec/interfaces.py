@@ -82,7 +82,9 @@ class Split:
     ``modalities[name]`` is ``(N, T, D)`` or ``(N, D)``; ``lengths[name]`` (optional) holds the valid length of
     each sequence (``(N,)`` ints); ``labels`` is ``(N,)`` float (regression) or int (classification); ``ids`` are
     unique sample ids (strings). ``present`` (optional, ``(N, K)`` bool) marks modalities that the data really
-    has; ``None`` means complete data.
+    has; ``None`` means complete data. ``standardization`` (optional) records the per-feature transform the
+    dataset applied, modality → (mean ``(D,)``, std ``(D,)``), so that a run can store it and new data can be
+    transformed the same way; ``None`` means the features are as read.
     """
 
     modalities: dict[str, np.ndarray]
@@ -90,6 +92,7 @@ class Split:
     ids: np.ndarray
     lengths: dict[str, np.ndarray] = field(default_factory=dict)
     present: np.ndarray | None = None
+    standardization: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
 
     def __len__(self) -> int:
         return int(len(self.labels))

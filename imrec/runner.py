@@ -23,6 +23,7 @@ from .runs import (
     atomic_write_text,
     environment,
     new_run_dir,
+    preprocessing_json,
     run_lock,
     safe_torch_load,
     seed_dir,
@@ -180,6 +181,7 @@ def _run_in(recipe: Recipe, run_dir: Path, prepared: Prepared, device: torch.dev
         env["world_size"] = dist.world
         env["conditions"] = {c.name: _describe(c) for c in prepared.eval_conditions}
         atomic_write_json(run_dir / "environment.json", env)
+        atomic_write_json(run_dir / "preprocessing.json", preprocessing_json(prepared.splits))
 
     results: dict[int, dict[str, dict[str, float]]] = {}
     with reporter:

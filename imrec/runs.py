@@ -6,6 +6,7 @@ Layout (schema documented in ``docs/run-directory.md``)::
       recipe.yaml            resolved recipe (what ran, defaults filled)
       overrides.json         the command-line overrides, verbatim
       environment.json       versions, plugins, device, seeds, determinism flags
+      preprocessing.json     the feature transform the dataset applied (standardisation statistics, or null)
       seeds/<seed>/metrics.jsonl   one line per epoch: phase, epoch, train losses, VALID metrics
       seeds/<seed>/state.pt        resume state (deleted once the seed has finished)
       seeds/<seed>/best.pt         selected checkpoint, with its config
@@ -145,6 +146,19 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def preprocessing_json(splits: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``preprocessing.json`` holds: the standardisation statistics the dataset attached to its splits
+    (``Split.standardization``: modality → (mean, std), from TRAIN only), or ``{"standardize": null}``. A
+    predictor applies ``(x - mean) / std`` with them to new data; ``imrec eval`` recomputes the same values."""
+    train = splits.get("train")
+    stats = train.standardization if train is not None else None
+    if not stats:
+        return {"standardize": None}
+    return {"standardize": {"source": "train", "modalities": {
+        name: {"mean": [float(v) for v in mean], "std": [float(v) for v in std]} for name, (mean, std) in stats.items()
+    }}}
 
 
 def new_run_dir(output_dir: str | Path, recipe_name: str) -> Path:

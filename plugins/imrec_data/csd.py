@@ -26,6 +26,7 @@ from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
 
 from .checks import SPLITS, DataWarning, as_str_ids, check_splits, count_nonfinite, one_of
 from .paths import data_dir, missing_files_error, resolve
+from .standardize import standardize_mode, standardize_splits
 
 NAME = "data.csd"
 STANDARD_FOLDS = {"mosi": "mosi_std_folds.json", "mosei": "mosei_std_folds.json"}
@@ -80,8 +81,10 @@ class CSD:
         task: str = "regression",
         num_classes: int | None = None,
         nonfinite: str = "zero",
+        standardize: str = "none",
     ) -> None:
         one_of(NAME, "task", task, ["regression", "classification"])
+        self.standardize = standardize_mode(NAME, standardize)
         one_of(NAME, "nonfinite", nonfinite, ["error", "zero"])
         if task == "classification" and (num_classes is None or int(num_classes) < 2):
             raise DataError(f"{NAME}: task: classification needs num_classes >= 2")
@@ -181,7 +184,7 @@ class CSD:
                 stacklevel=2,
             )
         splits = {s: self._split(s, rows[s], spec, h5py) for s in SPLITS}
-        return check_splits(NAME, splits, spec)
+        return standardize_splits(check_splits(NAME, splits, spec), self.standardize, spec.names)
 
     def _labels(self, values: list[float], split: str) -> np.ndarray:
         y = np.asarray(values, dtype=np.float64)

@@ -18,6 +18,7 @@ from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
 from .checks import as_str_ids, check_splits, fraction, handle_nonfinite
 from .manifest import BUNDLES
 from .paths import missing_files_error, resolve
+from .standardize import standardize_mode, standardize_splits
 
 NAME = "data.handwritten"
 BUNDLE = BUNDLES["handwritten"]
@@ -35,12 +36,12 @@ class Handwritten:
         root: str | None = None,
         valid_fraction: float = 0.125,
         split_seed: int = 0,
-        standardize: bool = True,
+        standardize: bool | str = "train",
     ) -> None:
         self.root = resolve(root, BUNDLE.folder)
         self.valid_fraction = fraction(NAME, "valid_fraction", valid_fraction, low_open=True)
         self.split_seed = int(split_seed)
-        self.standardize = bool(standardize)
+        self.standardize = standardize_mode(NAME, standardize)
         self.spec = DatasetSpec(
             name="handwritten",
             modalities=tuple(ModalitySpec(n, d) for n, d in VIEWS),
@@ -100,14 +101,5 @@ class Handwritten:
         splits["test"] = Split(test_views, test_labels, as_str_ids(f"test{i:04d}" for i in range(len(test_labels))))
         for name, s in splits.items():
             handle_nonfinite(NAME, name, s.modalities, s.ids, "error", str(self.path))
-        if self.standardize:
-            # Statistics of the training rows only: valid and test must not inform the preprocessing.
-            for m, _ in VIEWS:
-                x = splits["train"].modalities[m]
-                mean = x.mean(axis=0)
-                std = x.std(axis=0)
-                std[std == 0] = 1.0
-                for s in splits.values():
-                    s.modalities[m] -= mean
-                    s.modalities[m] /= std
-        return check_splits(NAME, splits, self.spec)
+        # Statistics of the training rows only: valid and test must not inform the preprocessing.
+        return standardize_splits(check_splits(NAME, splits, self.spec), self.standardize, self.spec.names)

@@ -20,6 +20,7 @@ from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
 from . import safe_pickle
 from .checks import SPLITS, DataWarning, as_str_ids, check_splits, handle_nonfinite, one_of
 from .paths import data_dir, resolve
+from .standardize import standardize_mode, standardize_splits
 
 NAME = "data.mmsa"
 MODALITIES = ("text", "audio", "vision")
@@ -81,7 +82,9 @@ class MMSA:
         aligned: bool | None = None,
         nonfinite: str = "zero",
         on_mismatch: str = "error",
+        standardize: str = "none",
     ) -> None:
+        self.standardize = standardize_mode(NAME, standardize)
         one_of(NAME, "dataset", dataset, [None, *PUBLISHED])
         one_of(NAME, "nonfinite", nonfinite, ["error", "zero"])
         one_of(NAME, "on_mismatch", on_mismatch, ["error", "warn"])
@@ -179,7 +182,7 @@ class MMSA:
         actual = self._make_spec(shapes)
         self._compare_published(actual, {s: len(splits[s]) for s in SPLITS}, where)
         self._spec = actual
-        return check_splits(NAME, splits, actual)
+        return standardize_splits(check_splits(NAME, splits, actual), self.standardize, actual.names)
 
     def _split(self, d: object, split: str, aligned: bool, where: str) -> Split:
         if not isinstance(d, dict):

@@ -28,6 +28,7 @@ from .checks import DataWarning, as_str_ids, check_splits, fraction, handle_nonf
 from .csd import read_folds
 from .manifest import BUNDLES
 from .paths import missing_files_error, resolve
+from .standardize import standardize_mode, standardize_splits
 
 NAME = "data.mosi-bclstm"
 BUNDLE = BUNDLES["mosi-bclstm"]
@@ -86,7 +87,11 @@ class MosiBcLstm:
         valid_fraction: float = 0.15,
         split_seed: int = 0,
         allow_leaky: bool = False,
+        standardize: str = "train",
     ) -> None:
+        # On by default: audio reaches 376 and vision 198 while text is near unit scale, and raw features let the
+        # large-scale modalities dominate every network (issue 14's measurements).
+        self.standardize = standardize_mode(NAME, standardize)
         one_of(NAME, "split", split, ["bclstm", "standard"])
         if split == "standard" and not allow_leaky:
             raise DataError(
@@ -178,7 +183,7 @@ class MosiBcLstm:
         splits = self._split_standard(rows) if self.split == "standard" else self._split_bclstm(rows)
         for name, s in splits.items():
             handle_nonfinite(NAME, name, s.modalities, s.ids, "error", str(self.root))
-        return check_splits(NAME, splits, self.spec)
+        return standardize_splits(check_splits(NAME, splits, self.spec), self.standardize, self.spec.names)
 
     def _transcripts(self) -> tuple[list[str], np.ndarray]:
         path = self.root / "transcripts.csv"

@@ -31,6 +31,7 @@ from imrec.loader import read_rows
 from .checks import (SPLITS, check_splits, count_nonfinite, handle_nonfinite, task_options, user_ids, user_labels,
                      user_present)
 from .paths import resolve
+from .standardize import standardize_mode, standardize_splits
 
 NAME = "data.npy"
 RESERVED = ("labels", "ids", "present")
@@ -60,8 +61,12 @@ class NpyFolder:
         num_classes: int | None = None,
         mmap: bool = True,
         nonfinite: str = "error",
+        standardize: str = "none",
     ) -> None:
         num_classes = task_options(NAME, task, num_classes, nonfinite)
+        # With mmap the transformed features are copies in memory: standardise the files beforehand to keep mmap's
+        # small footprint on large data.
+        self.standardize = standardize_mode(NAME, standardize)
         if modalities is not None and (not modalities or len(set(modalities)) != len(modalities)):
             raise DataError(f"{NAME}: modalities must be distinct names, got {modalities}")
         self.folder = resolve(folder, "npy")
@@ -136,7 +141,8 @@ class NpyFolder:
     def load(self) -> dict[str, Split]:
         """Open (memory-map) and validate every split."""
         spec = self.spec
-        return check_splits(NAME, {s: self._split(s, spec) for s in SPLITS}, spec)
+        splits = check_splits(NAME, {s: self._split(s, spec) for s in SPLITS}, spec)
+        return standardize_splits(splits, self.standardize, spec.names)
 
     def _split(self, split: str, spec: DatasetSpec) -> Split:
         files = self._files(split)

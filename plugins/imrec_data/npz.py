@@ -25,6 +25,7 @@ from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
 
 from .checks import SPLITS, check_splits, handle_nonfinite, task_options, user_ids, user_labels, user_present
 from .paths import resolve
+from .standardize import standardize_mode, standardize_splits
 
 NAME = "data.npz"
 RESERVED = ("labels", "ids", "present")
@@ -64,8 +65,10 @@ class Npz:
         task: str = "regression",
         num_classes: int | None = None,
         nonfinite: str = "error",
+        standardize: str = "none",
     ) -> None:
         num_classes = task_options(NAME, task, num_classes, nonfinite)
+        self.standardize = standardize_mode(NAME, standardize)
         self.folder = resolve(folder, "npz")
         self.task, self.nonfinite = task, nonfinite
         self.num_classes = num_classes
@@ -145,7 +148,7 @@ class Npz:
         """Read and validate every split."""
         spec = self.spec
         splits = {s: self._split(s, p, spec) for s, p in self.paths().items()}
-        return check_splits(NAME, splits, spec)
+        return standardize_splits(check_splits(NAME, splits, spec), self.standardize, spec.names)
 
     def _split(self, split: str, path: Path, spec: DatasetSpec) -> Split:
         try:

@@ -26,7 +26,8 @@ def root(shared_data):
 def loaded():
     if not SHARED_DATA.exists():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
-    return MosiBcLstm(root=str(SHARED_DATA / "mosi_bclstm")).load()
+    # The raw features (standardisation off) so the join can be compared with the files cell by cell.
+    return MosiBcLstm(root=str(SHARED_DATA / "mosi_bclstm"), standardize="none").load()
 
 
 def video(segment: str) -> str:
@@ -65,6 +66,16 @@ def test_label_join_matches_the_raw_files(loaded, root):
     np.testing.assert_array_equal(all_text[pos], np.array(first[1:], dtype=np.float32))
     np.testing.assert_array_equal(all_labels, np.array([score[i] for i in all_ids], dtype=np.float32))
     assert len(set(all_ids.tolist())) == 2199
+
+
+def test_standardised_by_default_with_train_statistics(loaded, root):
+    std = MosiBcLstm(root=str(root)).load()
+    for m in ("text", "audio", "vision"):
+        raw = loaded["train"].modalities[m].astype(np.float64)
+        mean, sd = std["train"].standardization[m]
+        np.testing.assert_allclose(mean, raw.mean(0), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(std["test"].modalities[m][:5], (loaded["test"].modalities[m][:5] - mean) / sd,
+                                   rtol=1e-5, atol=1e-5)
 
 
 def test_split_seed_and_fraction(root):
