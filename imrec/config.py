@@ -97,7 +97,7 @@ _PHASE_KEYS = ("name", "epochs", "protocol", "early_stop", "select", "freeze", "
                "bypass", "optimizers", "steps")
 # Optional components a phase may run without (e.g. pre-training a plain fuser + head before the aligner exists).
 _BYPASSABLE = ("recoverer", "aligner")
-_OPTIMIZER_KEYS = ("name", "lr", "weight_decay", "betas", "momentum", "params")
+_OPTIMIZER_KEYS = ("name", "lr", "weight_decay", "betas", "momentum", "params", "scheduler")
 _STEP_KEYS = ("name", "losses", "optimizer", "update", "clip_grad_value", "clip_grad_norm", "when")
 _SELECT_KEYS = ("metric", "mode")
 _EVAL_KEYS = ("conditions", "metrics", "recovery_metrics")
@@ -129,6 +129,9 @@ class OptimizerConfig:
     betas: tuple[float, float] | None = None
     momentum: float = 0.0
     params: list[str] = field(default_factory=list)
+    # A learning-rate scheduler: ``{name: <torch.optim.lr_scheduler class>, <its keyword arguments>}``, stepped once
+    # per epoch (ReduceLROnPlateau on the phase's VALID selection metric). None = constant learning rate.
+    scheduler: dict[str, Any] | None = None
 
 
 @dataclass
@@ -779,8 +782,22 @@ class _Checker:
                     self.add(_join(okey, "params"), f"{path!r} is also in optimizer {owner[path]!r}; each "
                              "parameter must belong to exactly one optimizer")
                 owner.setdefault(path, oname)
-            out[str(oname)] = OptimizerConfig(kind, lr, weight_decay, betas, momentum, params)
+            scheduler = self.scheduler(o["scheduler"], _join(okey, "scheduler")) if o.get("scheduler") is not None else None
+            out[str(oname)] = OptimizerConfig(kind, lr, weight_decay, betas, momentum, params, scheduler)
         return out
+
+    def scheduler(self, value: Any, key: str) -> dict[str, Any] | None:
+        """``{name: <class in torch.optim.lr_scheduler>, **kwargs}``; the class and its arguments are checked when
+        the phase's optimisers are built (``imrec run --dry-run`` does), since that needs torch."""
+        if not isinstance(value, dict) or not isinstance(value.get("name"), str) or not value["name"]:
+            self.add(key, f"found {_show(value)}",
+                     expected="a mapping with the scheduler's class name and its arguments, e.g. "
+                              "{name: ReduceLROnPlateau, factor: 0.5, patience: 24} or {name: StepLR, step_size: 10}")
+            return None
+        if "optimizer" in value:
+            self.add(_join(key, "optimizer"), "is set by imrec (the optimiser this scheduler belongs to); remove it")
+            return None
+        return copy.deepcopy(value)
 
     def steps(self, value: Any, key: str, declared: list[str], optimizers: dict[str, OptimizerConfig]) -> list[StepConfig]:
         if not isinstance(value, list) or not value:
@@ -1187,6 +1204,14 @@ def _plain_select(s: SelectConfig) -> dict[str, Any]:
     return {"metric": s.metric, "mode": s.mode}
 
 
+def _plain_optimizer(o: OptimizerConfig) -> dict[str, Any]:
+    out = {"name": o.name, "lr": o.lr, "weight_decay": o.weight_decay,
+           "betas": None if o.betas is None else list(o.betas), "momentum": o.momentum, "params": list(o.params)}
+    if o.scheduler is not None:  # written only when set, so recipes without one resolve exactly as before
+        out["scheduler"] = copy.deepcopy(o.scheduler)
+    return out
+
+
 def _plain_phase(p: PhaseConfig) -> dict[str, Any]:
     return {
         "name": p.name,
@@ -1199,9 +1224,7 @@ def _plain_phase(p: PhaseConfig) -> dict[str, Any]:
         "reuse_forward": p.reuse_forward,
         "bypass": list(p.bypass),
         "optimizers": {
-            n: {"name": o.name, "lr": o.lr, "weight_decay": o.weight_decay,
-                "betas": None if o.betas is None else list(o.betas), "momentum": o.momentum, "params": list(o.params)}
-            for n, o in p.optimizers.items()
+            n: _plain_optimizer(o) for n, o in p.optimizers.items()
         },
         "steps": [
             {"name": s.name, "losses": dict(s.losses), "optimizer": s.optimizer,

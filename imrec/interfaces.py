@@ -206,10 +206,15 @@ class Aligner(Protocol):
     """Maps the fused vector of incomplete input ``fused`` toward the fused vector of complete input
     ``reference`` (given in training only). Returns ``Output(value=aligned (B, dim))``.
 
-    ``parts`` names sub-modules whose parameters a recipe may address separately (``aligner.discriminator``).
+    Sub-modules whose parameters a recipe may address separately are ordinary attributes
+    (``aligner.discriminator``). ``incomplete_only`` (default ``False`` when absent): ``True`` means the aligner
+    is applied only to samples with at least one modality missing, in training and at evaluation; a complete
+    sample's fused vector reaches the head unchanged (RoHyDR's MR, as the reference), and the aligner's losses
+    are computed over the incomplete samples only.
     """
 
     aux_losses: ClassVar[tuple[str, ...]]
+    incomplete_only: bool
 
     def __call__(self, fused: Tensor, reference: Tensor | None = None) -> Output: ...
 

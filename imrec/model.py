@@ -160,9 +160,7 @@ class IMModel(nn.Module):
             else:
                 f_gt = self._fuse_truth(truth, mask, names, full.lengths, f_rec, collect)
 
-        fused = f_rec
-        if aligner is not None:
-            fused = collect("aligner", aligner(f_rec, reference=f_gt))
+        fused = f_rec if aligner is None else self._align(aligner, f_rec, f_gt, mask, collect)
 
         prediction = collect("head", self.head(fused))
         if want("task_rec"):
@@ -173,6 +171,21 @@ class IMModel(nn.Module):
             losses["task_gt"] = self.head.loss(prediction_gt, batch.labels)
         return ForwardResult(prediction, losses, recovered, truth, prediction_gt)
 
+
+    @staticmethod
+    def _align(aligner: nn.Module, f_rec: Tensor, f_gt: Tensor | None, mask: Tensor, collect: Any) -> Tensor:
+        """The aligner's output for the batch. An aligner that declares ``incomplete_only`` sees only the rows
+        with something missing (its losses too); complete rows keep ``f_rec``, so a complete sample is predicted
+        exactly as without the aligner (the reference skips MR for complete samples, in training and at test)."""
+        if not getattr(aligner, "incomplete_only", False):
+            return collect("aligner", aligner(f_rec, reference=f_gt))
+        rows = (~mask.all(dim=1)).nonzero().squeeze(1)
+        if rows.numel() == 0:
+            return f_rec
+        if rows.numel() == mask.shape[0]:
+            return collect("aligner", aligner(f_rec, reference=f_gt))
+        part = collect("aligner", aligner(f_rec[rows], reference=None if f_gt is None else f_gt[rows]))
+        return f_rec.index_put((rows,), part)
 
     def _fuse_truth(self, truth: dict[str, Tensor], mask: Tensor, names: Sequence[str], lengths: Mapping[str, Tensor],
                     f_rec: Tensor, collect: Any) -> Tensor:

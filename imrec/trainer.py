@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .distributed import Single
-from .errors import RecipeError, Problem, TrainingError
+from .errors import RecipeError, Problem, TrainingError, suggest
 from .interfaces import Condition, Split
 from .loader import condition_masks, epoch_order, iterate
 from .model import IMModel, apply_mask
@@ -88,9 +88,45 @@ class PhasePlan:
     steps: list[StepPlan]
     frozen: list[str]
     need: set[str] = field(default_factory=set)
+    schedulers: dict[str, Any] = field(default_factory=dict)  # optimiser name → its learning-rate scheduler
 
 
-def plan_phase(model: IMModel, phase: Any, source: str = "<recipe>") -> PhasePlan:
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: Mapping[str, Any], where: str, source: str,
+                    select_mode: str = "min") -> Any:
+    """The ``torch.optim.lr_scheduler`` class named by ``cfg["name"]`` on ``optimizer`` with ``cfg``'s other
+    entries as arguments. ReduceLROnPlateau's ``mode`` defaults to the phase's selection direction, since it is
+    stepped on the VALID selection metric."""
+    sched = torch.optim.lr_scheduler
+    known = sorted(n for n in dir(sched) if isinstance(getattr(sched, n), type)
+                   and (issubclass(getattr(sched, n), sched.LRScheduler) or n == "ReduceLROnPlateau")
+                   and n not in ("LRScheduler", "_LRScheduler", "ChainedScheduler", "SequentialLR", "LambdaLR",
+                                 "MultiplicativeLR"))
+    name = cfg["name"]
+    if name not in known:
+        close = suggest(name, known)
+        raise RecipeError([Problem(source, f"{where}.name", f"{name!r} is not a learning-rate scheduler of "
+                                   f"torch.optim.lr_scheduler" + (f"; did you mean {close!r}?" if close else ""),
+                                   allowed=known)])
+    kwargs = {k: v for k, v in cfg.items() if k != "name"}
+    if name == "ReduceLROnPlateau":
+        kwargs.setdefault("mode", select_mode)
+    try:
+        return getattr(sched, name)(optimizer, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise RecipeError([Problem(source, where, f"{name}: {exc}")]) from None
+
+
+def step_scheduler(scheduler: Any, valid_metric: float) -> None:
+    """One epoch's step: ReduceLROnPlateau on the VALID selection metric (skipped when it is not finite), the
+    others on the epoch count."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        if math.isfinite(valid_metric):
+            scheduler.step(valid_metric)
+    else:
+        scheduler.step()
+
+
+def plan_phase(model: IMModel, phase: Any, source: str = "<recipe>", select_mode: str = "min") -> PhasePlan:
     """Freeze, assign every trainable parameter to exactly one optimiser, and resolve each step's parameters."""
     problems: list[Problem] = []
     key = f"train.phases.{phase.name}"
@@ -174,7 +210,12 @@ def plan_phase(model: IMModel, phase: Any, source: str = "<recipe>") -> PhasePla
     if problems:
         raise RecipeError(problems)
     need = {n for s in steps for n in s.losses}
-    return PhasePlan(optimizers, steps, list(phase.freeze), need)
+    schedulers = {
+        oname: build_scheduler(optimizers[oname], ocfg.scheduler, f"{key}.optimizers.{oname}.scheduler", source,
+                               select_mode)
+        for oname, ocfg in phase.optimizers.items() if getattr(ocfg, "scheduler", None)
+    }
+    return PhasePlan(optimizers, steps, list(phase.freeze), need, schedulers)
 
 
 def release_freed_memory() -> None:
@@ -432,10 +473,14 @@ class Trainer:
                 start_epoch = 0
                 if phase.init_from:
                     self._init_from(phase)
-            plan = plan_phase(self.model, phase, self.source)
+            metric_name = phase.select.metric
+            mode = phase.select.mode or ("max" if self.higher_is_better.get(metric_name, False) else "min")
+            plan = plan_phase(self.model, phase, self.source, select_mode=mode)
             if p_idx == start_phase and resumed is not None:
                 for name, sd in (resumed.get("optimizers") or {}).items():
                     plan.optimizers[name].load_state_dict(sd)
+                for name, sd in (resumed.get("schedulers") or {}).items():
+                    plan.schedulers[name].load_state_dict(sd)
                 ranks = resumed.get("rng_ranks")
                 set_rng_state(ranks[self.shard[0]] if ranks and len(ranks) == self.shard[1] else resumed["rng"])
                 resumed = None
@@ -445,9 +490,7 @@ class Trainer:
                 release_freed_memory()
                 valid = evaluate(self.model, self.splits["valid"], self.select_conditions[p_idx], self.seed,
                                  self.recipe.train.eval_batch_size, self.metrics, self.device, bypass=phase.bypass)
-                metric_name = phase.select.metric
                 value = valid.metrics.get(metric_name, float("nan"))
-                mode = phase.select.mode or ("max" if self.higher_is_better.get(metric_name, False) else "min")
                 improved = math.isfinite(value) and (
                     best is None or (value < best["metric"] if mode == "min" else value > best["metric"])
                 )
@@ -457,8 +500,13 @@ class Trainer:
                     self._save(self.dir / "best.pt", self._checkpoint(phase.name, epoch, value))
                 else:
                     bad += 1
-                self._log({"phase": phase.name, "epoch": epoch, "train": log.losses, "batches": log.batches,
-                           "seconds": round(log.seconds, 3), "valid": valid.metrics, "selected": improved})
+                record = {"phase": phase.name, "epoch": epoch, "train": log.losses, "batches": log.batches,
+                          "seconds": round(log.seconds, 3), "valid": valid.metrics, "selected": improved}
+                if plan.schedulers:  # the learning rate this epoch trained with, then the schedule's step
+                    record["lr"] = {n: plan.optimizers[n].param_groups[0]["lr"] for n in plan.schedulers}
+                    for sched in plan.schedulers.values():
+                        step_scheduler(sched, value)
+                self._log(record)
                 self.reporter.epoch_end(phase.name, epoch, phase.epochs, log.losses, metric_name, value, improved)
                 stopped = phase.early_stop is not None and bad >= phase.early_stop
                 epoch += 1
@@ -496,6 +544,7 @@ class Trainer:
         self._save(self.state_path, {
             "next_phase": next_phase, "next_epoch": next_epoch, "model": self.model.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in plan.optimizers.items()} if plan else {},
+            "schedulers": {k: s.state_dict() for k, s in plan.schedulers.items()} if plan else {},
             "best": best, "bad_epochs": bad, "stopped": stopped, "rng": rng, "rng_ranks": ranks,
             "metric_lines": len(self._metric_lines()),
         })

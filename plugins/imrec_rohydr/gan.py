@@ -37,11 +37,15 @@ class GANAligner(nn.Module):
         dropout: float = 0.4,
         norm: str = "layer",
         residual: bool = False,
+        incomplete_only: bool = True,
         disc_hidden: Sequence[int] = (128, 64),
         disc_dropout: float = 0.0,
         disc_norm: str = "layer",
     ) -> None:
         super().__init__()
+        # The reference runs MR only where something is missing; complete samples go from f_rec to the head.
+        # ``incomplete_only: false`` applies it to every sample (the ablation "MR on all samples").
+        self.incomplete_only = bool(incomplete_only)
         self.reconstructor = MultimodalReconstructor(dim, tuple(hidden), dropout, norm, residual)
         self.discriminator = Discriminator(dim, tuple(disc_hidden), disc_dropout, disc_norm)
 

@@ -28,8 +28,12 @@ class MRAligner(nn.Module):
         dropout: float = 0.4,
         norm: str = "layer",
         residual: bool = False,
+        incomplete_only: bool = True,
     ) -> None:
         super().__init__()
+        # The reference runs MR only where something is missing; complete samples go from f_rec to the head.
+        # ``incomplete_only: false`` applies it to every sample (the ablation "MR on all samples").
+        self.incomplete_only = bool(incomplete_only)
         self.reconstructor = MultimodalReconstructor(dim, tuple(hidden), dropout, norm, residual)
 
     def forward(self, fused: Tensor, reference: Tensor | None = None) -> Output:

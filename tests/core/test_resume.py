@@ -12,7 +12,9 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
 TINY = TESTS / "recipes" / "tiny_rohydr.yaml"
-OVERRIDES = ["train.phases.recover.epochs=6", "seeds=[5]", "device=cpu"]
+# A learning-rate schedule too, so resuming must restore the scheduler's state (a reset would change the lr).
+OVERRIDES = ["train.phases.recover.epochs=6", "seeds=[5]", "device=cpu",
+             "train.phases.recover.optimizers.main.scheduler={name: StepLR, step_size: 1, gamma: 0.7}"]
 
 
 def _env():
@@ -75,6 +77,9 @@ def test_kill_9_then_resume_equals_uninterrupted(tmp_path):
         ("recover", e) for e in range(6)]
     ref_lines = [json.loads(l) for l in (reference / "seeds" / "5" / "metrics.jsonl").read_text().splitlines()]
     assert [l["valid"] for l in lines] == [l["valid"] for l in ref_lines]
+    lrs = [l["lr"]["main"] for l in lines if l["phase"] == "recover"]
+    assert lrs == [l["lr"]["main"] for l in ref_lines if l["phase"] == "recover"]
+    assert len(lrs) == 6 and all(abs(a - 2.0e-3 * 0.7**e) < 1e-12 for e, a in enumerate(lrs))
 
     # A finished run resumed again recomputes nothing and keeps its results.
     again = _run("run", "--resume", str(run_dir), "--quiet")

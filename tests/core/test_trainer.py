@@ -172,3 +172,118 @@ def test_bypassed_components_do_not_run_and_their_losses_are_rejected(setup):
     phase.bypass = ["aligner"]
     with pytest.raises(RecipeError, match="aligner.discriminator"):
         plan_phase(model, phase)
+
+
+def test_complete_samples_are_predicted_as_without_the_aligner(setup):
+    """An incomplete-only aligner (RoHyDR's MR, as the reference) leaves complete samples alone: their
+    prediction equals the model's with the aligner slot empty, in a mixed batch and in a complete one."""
+    recipe, prepared, model = setup
+    assert model.aligner.incomplete_only
+    inp, full = _one_batch(prepared, model)
+    mask = inp.mask.clone()
+    mask[:5] = True  # some complete rows beside incomplete ones
+    inp = apply_mask(full, mask)
+    model.eval()
+    with torch.no_grad():
+        with_aligner = model(inp).prediction
+        aligner, model.aligner = model.aligner, None
+        try:
+            without = model(inp).prediction
+            complete_without = model(full).prediction
+        finally:
+            model.aligner = aligner
+        complete_with = model(full).prediction
+    rows = mask.all(dim=1)
+    assert rows.any() and (~rows).any()
+    torch.testing.assert_close(with_aligner[rows], without[rows], rtol=0, atol=0)
+    assert not torch.allclose(with_aligner[~rows], without[~rows])  # the aligner does act on incomplete rows
+    torch.testing.assert_close(complete_with, complete_without, rtol=0, atol=0)
+
+
+def test_aligner_on_all_samples_when_asked(tmp_path):
+    recipe = load_recipe(RECIPE, [f"output_dir={tmp_path}", "model.aligner.incomplete_only=false"])
+    prepared = prepare(recipe)
+    seed_everything(0)
+    model = build_model(prepared.spec, recipe.model).eval()
+    assert not model.aligner.incomplete_only
+    _, full = _one_batch(prepared, model)
+    with torch.no_grad():
+        with_aligner = model(full).prediction
+        model.aligner = None
+        without = model(full).prediction
+    assert not torch.allclose(with_aligner, without)
+
+
+def _record_weights_at_forward(module):
+    """Record ``module``'s first weight each time a forward runs through it."""
+    seen = []
+    first = next(module.parameters())
+    handle = module.register_forward_pre_hook(lambda mod, args: seen.append(first.detach().clone()))
+    return seen, handle
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_sequential_steps_see_the_parameters_the_previous_step_left(setup, tmp_path, reuse):
+    """reuse_forward: false — each step runs its own forward after the previous step's update (the paper's
+    sequential stages): the task step's forward sees the MR that the multimodal step just moved.
+    reuse_forward: true — one forward, every step's gradient taken at the same (starting) parameters."""
+    recipe, prepared, model = setup
+    phase = recipe.train.phases[1]
+    phase.reuse_forward = reuse
+    plan = plan_phase(model, phase)
+    assert [s.name for s in plan.steps] == ["unimodal", "discriminator", "multimodal", "task"]
+    trainer = _trainer(recipe, prepared, model, tmp_path)
+    inp, full = _one_batch(prepared, model)
+    model.train()
+    mr = model.part("aligner.reconstructor")
+    start = next(mr.parameters()).detach().clone()
+    seen, handle = _record_weights_at_forward(mr)
+    try:
+        trainer._train_batch(phase, plan, inp, full, epoch=0)
+    finally:
+        handle.remove()
+    end = next(mr.parameters()).detach()
+    assert not torch.equal(end, start)
+    if reuse:
+        assert len(seen) == 1 and torch.equal(seen[0], start)
+    else:
+        assert len(seen) == 4  # one forward per step
+        # unimodal, discriminator and multimodal forwards ran before MR moved; the task step's forward ran
+        # after the multimodal step's update, and the task step then moved MR again
+        assert all(torch.equal(s, start) for s in seen[:3])
+        assert not torch.equal(seen[3], start) and not torch.equal(seen[3], end)
+
+
+@pytest.mark.parametrize("scheduler, needle", [
+    ("{name: StepLr, step_size: 1}", "'StepLr' is not a learning-rate scheduler of torch.optim.lr_scheduler; did you mean 'StepLR'?"),
+    ("{name: StepLR, stepsize: 1}", "StepLR: "),
+    ("{name: StepLR, optimizer: 1}", "is set by imrec"),
+    ("StepLR", "a mapping with the scheduler's class name"),
+])
+def test_scheduler_errors_name_the_key(tmp_path, scheduler, needle):
+    key = "train.phases.recover.optimizers.main.scheduler"
+    with pytest.raises(RecipeError) as err:
+        recipe = load_recipe(RECIPE, [f"output_dir={tmp_path}", f"{key}={scheduler}"])
+        prepared = prepare(recipe)
+        model = build_model(prepared.spec, recipe.model)
+        plan_phase(model, recipe.train.phases[1])
+    assert needle in str(err.value) and key in str(err.value)
+
+
+def test_plateau_scheduler_follows_the_selection_direction(tmp_path):
+    from imrec.trainer import step_scheduler
+
+    key = "train.phases.recover.optimizers.main.scheduler"
+    recipe = load_recipe(RECIPE, [f"output_dir={tmp_path}", f"{key}={{name: ReduceLROnPlateau, factor: 0.5, patience: 0}}"])
+    prepared = prepare(recipe)
+    model = build_model(prepared.spec, recipe.model)
+    plan = plan_phase(model, recipe.train.phases[1], select_mode="max")
+    sched, opt = plan.schedulers["main"], plan.optimizers["main"]
+    assert sched.mode == "max"
+    step_scheduler(sched, 0.5)
+    step_scheduler(sched, 0.6)  # better (higher): no cut
+    assert opt.param_groups[0]["lr"] == 2.0e-3
+    step_scheduler(sched, 0.4)  # worse: cut at once (patience 0)
+    assert opt.param_groups[0]["lr"] == 1.0e-3
+    step_scheduler(sched, float("nan"))  # no VALID value: no step
+    assert opt.param_groups[0]["lr"] == 1.0e-3
