@@ -100,7 +100,7 @@ _BYPASSABLE = ("recoverer", "aligner")
 _OPTIMIZER_KEYS = ("name", "lr", "weight_decay", "betas", "momentum", "params", "scheduler")
 _STEP_KEYS = ("name", "losses", "optimizer", "update", "clip_grad_value", "clip_grad_norm", "when")
 _SELECT_KEYS = ("metric", "mode")
-_EVAL_KEYS = ("conditions", "metrics", "recovery_metrics")
+_EVAL_KEYS = ("conditions", "metrics", "recovery_metrics", "per_rate")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:[0-9]+)?)$")
 _NONE = type(None)
@@ -194,6 +194,10 @@ class EvalConfig:
     conditions: list[ComponentConfig]
     metrics: list[str] | None = None
     recovery_metrics: bool = True
+    # One model per missing rate (the reference's protocol): each rate's model is trained with its missing
+    # phases at that rate and tested at that rate only. False: one model, trained at the recipe's rate, tested
+    # at every condition.
+    per_rate: bool = False
 
 
 @dataclass
@@ -924,7 +928,8 @@ class _Checker:
             except UnknownComponentError as exc:
                 self.problems.append(_unknown_problem(self.file, f"eval.metrics.{i}", exc))
         recovery_metrics = self.get(e, "recovery_metrics", "eval", bool, True)
-        return EvalConfig(conditions, metrics, recovery_metrics)
+        per_rate = self.get(e, "per_rate", "eval", bool, False)
+        return EvalConfig(conditions, metrics, recovery_metrics, per_rate)
 
 
 def _join(path: str, key: Any) -> str:
@@ -1253,6 +1258,7 @@ def _plain_recipe(r: Recipe) -> dict[str, Any]:
             "conditions": [_plain_component(c) for c in r.eval.conditions],
             "metrics": None if r.eval.metrics is None else list(r.eval.metrics),
             "recovery_metrics": r.eval.recovery_metrics,
+            **({"per_rate": True} if r.eval.per_rate else {}),  # written only when set: older runs resolve as before
         },
         "seeds": list(r.seeds),
         "device": r.device,

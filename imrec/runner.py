@@ -117,8 +117,42 @@ def prepare(recipe: Recipe, load: bool = True) -> Prepared:
         metrics.append(inst)
         hib.update(getattr(inst, "higher_is_better", {}))
     hib["loss"] = False
+    if recipe.eval.per_rate:
+        _check_per_rate(recipe, train_conditions, eval_conditions)
     return Prepared(spec, splits, train_conditions, select_conditions, eval_conditions, metrics, hib,
                     pick_device(recipe.device))
+
+
+RANDOM_PROTOCOL = "protocols.random"
+
+
+def _rate_of(cond: Condition) -> float | None:
+    """The missing rate of a random-missing condition, None for any other condition."""
+    d = _describe(cond)
+    return float(d["rate"]) if isinstance(d, dict) and d.get("protocol") == RANDOM_PROTOCOL else None
+
+
+def _check_per_rate(recipe: Recipe, train_conditions: Sequence[Condition], eval_conditions: Sequence[Condition]) -> None:
+    source = str(recipe.source or "<recipe>")
+    problems = []
+    other = [c.name for c in eval_conditions if _rate_of(c) is None]
+    if other:
+        problems.append(Problem(source, "eval.per_rate", f"trains one model per random missing rate, but "
+                                f"conditions {other} have no rate", expected="eval.conditions of random rates only "
+                                "(score fixed subsets with a single-model recipe: eval.per_rate: false)"))
+    if not any((_rate_of(c) or 0.0) > 0.0 for c in train_conditions):
+        problems.append(Problem(source, "eval.per_rate", "no training phase draws random missingness "
+                                "(protocol random with a rate > 0), so there is nothing to set to each rate"))
+    if problems:
+        raise RecipeError(problems)
+
+
+def per_rate_conditions(prepared: Prepared, rate: float) -> list[Condition]:
+    """The training (and VALID selection) conditions of the model for ``rate``: every phase that draws random
+    missingness at a rate > 0 draws it at ``rate``; the others (e.g. complete-data pre-training) are unchanged."""
+    cfg = ComponentConfig(RANDOM_PROTOCOL, {"rate": float(rate)}, "eval.per_rate")
+    at_rate = build_component("protocol", cfg).conditions(list(prepared.spec.names))[0]
+    return [at_rate if (_rate_of(c) or 0.0) > 0.0 else c for c in prepared.train_conditions]
 
 
 def describe_plan(recipe: Recipe, prepared: Prepared, model: IMModel) -> str:
@@ -227,6 +261,8 @@ def _describe(cond: Condition) -> Any:
 
 def run_seed(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path, device: torch.device, reporter: Reporter,
              dist: Any) -> dict[str, dict[str, float]]:
+    if recipe.eval.per_rate:
+        return _run_seed_per_rate(recipe, prepared, seed, sdir, device, reporter, dist)
     seed_everything(seed)
     model = build_model(prepared.spec, recipe.model, str(recipe.source or "<recipe>")).to(device)
     dist.broadcast_module(model)
@@ -244,6 +280,43 @@ def run_seed(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path, device: 
     return per_condition
 
 
+def _run_seed_per_rate(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path, device: torch.device,
+                       reporter: Reporter, dist: Any) -> dict[str, dict[str, float]]:
+    """The reference's protocol: for each evaluation rate, a model trained (and selected on VALID) at that rate
+    in ``seeds/<seed>/rate-<r>/`` — a run directory's seed layout of its own, resumable — scored on TEST at that
+    rate only. Each model starts from the same seed, so the rates differ only in their missingness."""
+    per_condition: dict[str, dict[str, float]] = {}
+    for cond in prepared.eval_conditions:
+        rate = _rate_of(cond)
+        rdir = sdir / f"rate-{cond.name.split('=', 1)[-1]}"
+        done = rdir / "test.json"
+        if done.exists():
+            per_condition[cond.name] = json.loads(done.read_text())["conditions"][cond.name]
+            continue
+        if dist.is_main:
+            rdir.mkdir(parents=True, exist_ok=True)
+        dist.barrier()
+        conds = per_rate_conditions(prepared, rate)
+        seed_everything(seed)
+        model = build_model(prepared.spec, recipe.model, str(recipe.source or "<recipe>")).to(device)
+        dist.broadcast_module(model)
+        reporter.message(f"seed {seed}: the model for {cond.name}")
+        Trainer(recipe, model, prepared.splits, conds, conds, prepared.metrics, prepared.higher_is_better, seed,
+                device, rdir, reporter, dist=dist).fit()
+        per_condition[cond.name] = score(model, recipe, prepared, "test", [cond], seed, device)[cond.name]
+        if dist.is_main:
+            atomic_write_json(done, {"seed": seed, "split": "test", "conditions": {cond.name: per_condition[cond.name]},
+                                     "protocols": {cond.name: _describe(cond)}})
+            (rdir / "state.pt").unlink(missing_ok=True)
+        dist.barrier()
+    if dist.is_main:
+        atomic_write_json(sdir / "test.json", {"seed": seed, "split": "test", "conditions": per_condition,
+                                               "protocols": {c.name: _describe(c) for c in prepared.eval_conditions},
+                                               "per_rate": True})
+    dist.barrier()
+    return per_condition
+
+
 def evaluate_run(run_dir: Path, split: str = "valid", rates: Sequence[float] | None = None,
                  device: str | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Score the trained model of every seed of a finished run on ``split``, without training or touching TEST.
@@ -257,6 +330,9 @@ def evaluate_run(run_dir: Path, split: str = "valid", rates: Sequence[float] | N
     """
     run_dir = Path(run_dir)
     recipe = resume_recipe(run_dir, overrides)
+    if recipe.eval.per_rate:
+        raise ImrecError(f"{run_dir}: a per-rate run (eval.per_rate) has one model per missing rate, in "
+                         f"seeds/<seed>/rate-<r>/; imrec eval scores single-model runs")
     set_determinism(recipe.deterministic)  # the same kernels as the run's own TEST evaluation
     prepared = prepare(recipe)
     if split not in prepared.splits:
