@@ -143,3 +143,17 @@ def test_broken_label_join(copy):
     (copy / "OpinionLevelSentiment.csv").write_text("\n".join(rows[1:] + [rows[0].replace(",1,", ",999,")]) + "\n")
     with pytest.raises(DataError, match=r"no score for 1 segments .* _dI--eQ6qVU_1"):
         MosiBcLstm(root=str(copy)).load()
+
+
+def test_valid_from_test_videos(root):
+    """valid_from: test carves VALID out of the bc-LSTM test videos (never seen by the feature extractors):
+    TRAIN is the whole training split, VALID and TEST are disjoint by video and together the test split."""
+    a = MosiBcLstm(root=str(root), valid_from="test", valid_fraction=0.3).load()
+    b = MosiBcLstm(root=str(root)).load()
+    assert len(a["train"]) == len(b["train"]) + len(b["valid"]) == 1447
+    assert len(a["valid"]) + len(a["test"]) == len(b["test"]) == 752
+    va, te = {video(i) for i in a["valid"].ids}, {video(i) for i in a["test"].ids}
+    assert not va & te and len(va) == round(0.3 * 31)
+    assert set(a["valid"].ids) | set(a["test"].ids) == set(b["test"].ids)
+    with pytest.raises(DataError, match="valid_from='dev' is not allowed"):
+        MosiBcLstm(root=str(root), valid_from="dev")
