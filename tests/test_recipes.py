@@ -49,3 +49,33 @@ def test_baselines_differ_from_rohydr_only_in_recovery():
             if "late_fusion" not in path.name:
                 assert r["model"]["fuser"] == ref["model"]["fuser"]
             assert r["train"]["phases"][0] == ref["train"]["phases"][0] or "late_fusion" in path.name
+
+
+def test_reference_recipes_hold_the_reference_values():
+    """rohydr_mosi.yaml / rohydr_mosei.yaml are the paper/reference setting, value by value (docs/rohydr.md)."""
+    mosi = load_recipe(REPO / "recipes" / "rohydr_mosi.yaml").resolved
+    fuser = mosi["model"]["fuser"]
+    assert [fuser[k] for k in ("attn_dropout", "relu_dropout", "res_dropout", "embed_dropout")] == [0.5] * 4
+    assert mosi["model"]["head"]["dropout"] == 0.3 and mosi["model"]["aligner"]["incomplete_only"] is True
+    recover = mosi["train"]["phases"][1]
+    assert recover["reuse_forward"] is False and recover["early_stop"] == 20
+    assert recover["optimizers"]["main"]["scheduler"] == {"name": "ReduceLROnPlateau", "factor": 0.5, "patience": 24}
+    steps = {s["name"]: s for s in recover["steps"]}
+    assert set(steps["multimodal"]["update"]) == {"aligner.reconstructor", "fuser", "recoverer"}
+    assert set(steps["task"]["update"]) == {"recoverer", "fuser", "aligner.reconstructor", "head"}
+    mosei = load_recipe(REPO / "recipes" / "rohydr_mosei.yaml").resolved
+    aligner = mosei["model"]["aligner"]
+    assert (aligner["hidden"], aligner["dropout"], aligner["disc_hidden"]) == ([128, 64], 0.2, [80, 32])
+    assert mosei["model"]["head"]["dropout"] == 0.2 and mosei["train"]["batch_size"] == 128
+    assert mosei["train"]["phases"][1]["optimizers"]["main"]["scheduler"]["patience"] == 5
+    assert mosei["model"]["fuser"]["layers"] == 6
+
+
+def test_imrec_setting_differs_from_the_reference_only_where_it_says():
+    ref = load_recipe(REPO / "recipes" / "rohydr_mosi.yaml").resolved
+    own = load_recipe(REPO / "recipes" / "rohydr_mosi_imrec.yaml").resolved
+    assert own["data"] == ref["data"] and own["eval"] == ref["eval"] and own["seeds"] == ref["seeds"]
+    assert own["train"]["phases"][0] == ref["train"]["phases"][0]
+    assert own["model"]["encoder"] == ref["model"]["encoder"] and own["model"]["recoverer"] == ref["model"]["recoverer"]
+    assert own["train"]["phases"][1]["reuse_forward"] is True
+    assert "scheduler" not in own["train"]["phases"][1]["optimizers"]["main"]
