@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -11,6 +12,7 @@ from typing import Any, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from .boundary import DEBUG_ENV, report
 from .errors import ImrecError
 from .registry import KINDS
 
@@ -145,6 +147,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         table.add_column(col)
     for p in info:
         comps = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["components"].items())
+        if p.get("error"):
+            from rich.markup import escape
+
+            comps = f"[red]FAILED[/red]: {escape(p['error'])}"
         table.add_row(p["name"], str(p["version"]), "yes" if p["builtin"] else "no", ", ".join(p["hooks"]), comps)
     Console().print(table)
     return 0
@@ -179,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="imrec", description="Incomplete multimodal learning from YAML recipes.")
     parser.add_argument("--version", action="version", version=f"imrec {__version__}")
+    parser.add_argument("--traceback", action="store_true",
+                        help=f"on an error, also print the full Python traceback (same as {DEBUG_ENV}=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("run", help="train and evaluate a recipe; prints the results and, last, the run directory")
@@ -230,6 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `--traceback` may stand anywhere (before "--"); it is taken out before parsing and handed on through the
+    # environment so bench worker processes see it too.
+    cut = argv.index("--") if "--" in argv else len(argv)
+    if "--traceback" in argv[:cut]:
+        argv = [a for i, a in enumerate(argv) if not (i < cut and a == "--traceback")]
+        os.environ[DEBUG_ENV] = "1"
     try:
         parser = build_parser()
         # Overrides may come after options (`run R --quiet a=1`): argparse leaves those as extras.
@@ -243,13 +258,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 0
         return int(args.func(args) or 0)
-    except ImrecError as exc:
-        print(f"imrec: error: {exc}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         print("imrec: interrupted", file=sys.stderr)
         return 130
-
+    except Exception as exc:  # the one error boundary: a message, never a traceback (unless asked for)
+        return report(exc)
 
 if __name__ == "__main__":
     raise SystemExit(main())

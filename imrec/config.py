@@ -49,6 +49,8 @@ from typing import Any, Callable, Literal, Mapping, Sequence, Union
 
 import yaml
 
+from . import bounded_yaml
+from .boundary import short_repr
 from .errors import Problem, RecipeError, UnknownComponentError, suggest
 from .interfaces import COMPONENT_SLOTS
 from .plugins import get_registry
@@ -268,7 +270,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], source: str 
         try:
             _apply_override(out, text)
         except _OverrideError as exc:
-            problems.append(Problem(source, f"override {text!r}", str(exc)))
+            problems.append(Problem(source, f"override {short_repr(text, 120)}", str(exc)))
     if problems:
         raise RecipeError(problems)
     return out
@@ -372,7 +374,9 @@ def _read_mapping(path: Path, referrer: str | None = None) -> dict[str, Any]:
 
 def _parse_mapping(text: str, file: str) -> dict[str, Any]:
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 — _Loader is a SafeLoader
+        data = bounded_yaml.load(text, _Loader)  # depth and alias expansion bounded before anything is built
+    except bounded_yaml.YAMLBoundsError as exc:
+        raise RecipeError([Problem(file, "", f"refused to read the YAML: {exc}")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "an unknown position"
@@ -485,9 +489,10 @@ def _apply_override(data: dict[str, Any], text: str) -> None:
     elif "=" in text:
         path, raw = (s.strip() for s in text.split("=", 1))
         try:
-            value = yaml.load(raw, Loader=_Loader)  # noqa: S506 — _Loader is a SafeLoader
-        except yaml.YAMLError as exc:
-            raise _OverrideError(f"cannot read the value {raw!r} as YAML: {getattr(exc, 'problem', exc)}") from None
+            value = bounded_yaml.load(raw, _Loader)
+        except (yaml.YAMLError, bounded_yaml.YAMLBoundsError) as exc:
+            raise _OverrideError(f"cannot read the value {short_repr(raw)} as YAML: "
+                                 f"{getattr(exc, 'problem', None) or exc}") from None
     else:
         raise _OverrideError("expected KEY=VALUE (set), ~KEY (delete) or SLOT=name (swap a component)")
     if not path:
@@ -590,7 +595,8 @@ class _Checker:
         for k in value:
             if k not in allowed:
                 close = suggest(str(k), allowed)
-                self.add(_join(key, k), f"unknown key {k!r}" + (f"; did you mean {close!r}?" if close else ""),
+                self.add(_join(key, short_repr(k, 80)), f"unknown key {short_repr(k)}"
+                         + (f"; did you mean {close!r}?" if close else ""),
                          allowed=allowed)
         for k in required:
             if k not in value:
@@ -955,12 +961,12 @@ def _non_empty(v: str) -> str | None:
 
 
 def _check_name(v: str) -> str | None:
-    return None if _NAME_RE.match(v) else (f"{v!r} cannot name a run directory: use letters, digits and _ . + - "
+    return None if _NAME_RE.match(v) else (f"{short_repr(v)} cannot name a run directory: use letters, digits and _ . + - "
                                            "(starting with a letter or digit)")
 
 
 def _check_device(v: str) -> str | None:
-    return None if _DEVICE_RE.match(v) else f"unknown device {v!r}; use auto, cpu, cuda or cuda:N"
+    return None if _DEVICE_RE.match(v) else f"unknown device {short_repr(v)}; use auto, cpu, cuda or cuda:N"
 
 
 def _check_seeds(v: list[int]) -> str | None:
@@ -1004,7 +1010,7 @@ def _unknown_problem(file: str, key: str, exc: UnknownComponentError, note: str 
     if len(ambiguous) > 1:
         return Problem(file, key, f"{exc.kind} name {exc.name!r} is ambiguous; write it in full{note}",
                        allowed=ambiguous)
-    message = f"unknown {exc.kind} {exc.name!r}"
+    message = f"unknown {exc.kind} {short_repr(exc.name)}"
     close = suggest(exc.name, exc.known)
     if close:
         message += f"; did you mean {close!r}?"
@@ -1172,9 +1178,7 @@ def _show(value: Any) -> str:
     if value is None:
         return "null"
     kinds = {bool: "bool", int: "int", float: "float", str: "string", list: "list", tuple: "list", dict: "mapping"}
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
+    text = short_repr(value, 60)  # cut while rendering: a huge value is never rendered whole
     return f"{kinds.get(type(value), type(value).__name__)} {text}"
 
 

@@ -24,13 +24,19 @@ class Problem:
     allowed: list[str] | None = None
 
     def __str__(self) -> str:
-        where = f"{self.file}: {self.key}" if self.key else self.file
-        text = f"{where}: {self.message}"
+        # Parts are cut to a readable length: a recipe value can be megabytes long, its message never is.
+        where = f"{self.file}: {_cut(self.key, 200)}" if self.key else self.file
+        text = f"{where}: {_cut(self.message, 1000)}"
         if self.expected:
-            text += f" (expected {self.expected})"
+            text += f" (expected {_cut(self.expected, 500)})"
         if self.allowed:
-            text += f"; allowed: {', '.join(self.allowed)}"
+            text += f"; allowed: {_cut(', '.join(map(str, self.allowed)), 1000)}"
         return text
+
+
+def _cut(text: str, limit: int) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class RecipeError(ImrecError):
@@ -53,7 +59,8 @@ class UnknownComponentError(ImrecError):
     def __init__(self, kind: str, name: str, known: Iterable[str]):
         known = sorted(known)
         self.kind, self.name, self.known = kind, name, known
-        msg = f"unknown {kind} {name!r}"
+        shown = repr(name) if len(name) <= 80 else repr(name[:77] + "...")
+        msg = f"unknown {kind} {shown}"
         close = suggest(name, known)
         if close:
             msg += f"; did you mean {close!r}?"
@@ -63,6 +70,10 @@ class UnknownComponentError(ImrecError):
 
 class DataError(ImrecError):
     """Data is absent or malformed: the message names the file, what was expected and how to get it."""
+
+
+class CheckpointError(ImrecError):
+    """A checkpoint or resume file cannot be loaded: names the file, why, and what to do."""
 
 
 class TrainingError(ImrecError):

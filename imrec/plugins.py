@@ -1,13 +1,19 @@
 """Plugin loading: built-ins and third parties alike come in through the ``imrec`` entry-point group.
 
 ``IMREC_LOAD_PLUGINS`` restricts the *third-party* plugins loaded (comma-separated entry-point names; empty =
-none). Built-ins (entry points of the ``imrec`` distribution itself) always load, through the same path.
+none). Built-ins (entry points of the ``imrec`` distribution itself) always load, through the same path. A name
+that is no installed plugin is refused.
+
+A plugin that fails to import, or whose register hook raises, is reported once (on stderr, naming the plugin and
+``IMREC_LOAD_PLUGINS``) and left out: ``--help``, ``--version``, ``imrec plugins`` and every command that does not
+need its components keep working.
 """
 
 from __future__ import annotations
 
 import importlib.metadata as md
 import os
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -23,6 +29,7 @@ ENV_VAR = "IMREC_LOAD_PLUGINS"
 _pm: pluggy.PluginManager | None = None
 _registry: Registry | None = None
 _info: dict[str, dict[str, Any]] = {}
+_broken: dict[str, dict[str, Any]] = {}  # plugin name -> what failed (import or a hook), reported once
 
 
 def _allowed_third_party() -> set[str] | None:
@@ -32,9 +39,56 @@ def _allowed_third_party() -> set[str] | None:
     return {p.strip() for p in raw.split(",") if p.strip()}
 
 
+def _excluding(name: str) -> str:
+    """How to leave plugin ``name`` out: an IMREC_LOAD_PLUGINS value naming every other third-party plugin."""
+    others = sorted({ep.name for ep in md.entry_points(group=GROUP)
+                     if ep.name != name and (ep.dist is None or ep.dist.name != "imrec")})
+    return f"{ENV_VAR}={','.join(others)}" if others else f"{ENV_VAR}= (empty: built-ins only)"
+
+
+def _mark_broken(name: str, what: str, exc: BaseException, builtin: bool, module: str | None = None) -> None:
+    """Record plugin ``name`` as unusable and say so once, with the way to run without it."""
+    from .boundary import short
+
+    if name in _broken:
+        return
+    detail = short(f"{type(exc).__name__}: {exc}".strip().splitlines()[0], 300)
+    fix = ("imrec's own installation is damaged: reinstall it (`pip install -e .`)" if builtin else
+           f"fix or uninstall it, or leave it out with {_excluding(name)}")
+    message = f"plugin {name!r}{f' ({module})' if module else ''} {what}: {detail}; it is skipped. To fix: {fix}"
+    _broken[name] = {"error": message, "module": module.split(",", 1)[0] if module else None, "builtin": builtin}
+    print(f"imrec: warning: {message}", file=sys.stderr)
+
+
+def broken_plugins() -> dict[str, str]:
+    """Plugins left out because they failed (name -> message)."""
+    get_plugin_manager()
+    return {n: b["error"] for n, b in _broken.items()}
+
+
+def plugin_modules() -> dict[str, str]:
+    """Top-level package of every loaded (or failed) plugin -> plugin name, to say whose code raised."""
+    out = {}
+    for name, info in (*_info.items(), *_broken.items()):
+        module = str(info.get("module") or "")
+        top = module.split(":", 1)[0].split(".", 1)[0]
+        if top and top != "imrec":
+            out[top] = name
+    return out
+
+
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
     allowed = _allowed_third_party()
     eps = md.entry_points(group=GROUP)
+    if allowed:
+        unknown = sorted(allowed - {ep.name for ep in eps})
+        if unknown:
+            third = sorted({ep.name for ep in eps if ep.dist is None or ep.dist.name != "imrec"})
+            raise PluginError(
+                f"{ENV_VAR} names {', '.join(map(repr, unknown))}, which {'is' if len(unknown) == 1 else 'are'} not "
+                f"an installed imrec plugin; installed third-party plugins: {', '.join(third) or '(none)'}. "
+                f"Set it to a comma-separated list of those names (empty: built-ins only), or unset it to load all"
+            )
     seen: dict[str, str] = {}
     builtin_found = False
     for ep in sorted(eps, key=lambda e: e.name):
@@ -52,8 +106,9 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             continue
         try:
             module = ep.load()
-        except Exception as exc:  # a broken third-party plugin must say who it is
-            raise PluginError(f"plugin {ep.name!r} ({ep.value}, distribution {dist}) failed to import: {exc}") from exc
+        except Exception as exc:  # a broken plugin must say who it is, and not take the other commands down
+            _mark_broken(ep.name, "failed to import", exc, builtin, f"{ep.value}, distribution {dist}")
+            continue
         pm.register(module, name=ep.name)
         seen[ep.name] = ep.value
         _info[ep.name] = {"version": version, "distribution": dist, "builtin": builtin, "module": ep.value}
@@ -110,6 +165,7 @@ def reset() -> None:
     global _pm, _registry
     _pm, _registry = None, None
     _info.clear()
+    _broken.clear()
 
 
 def get_registry() -> Registry:
@@ -122,17 +178,29 @@ def get_registry() -> Registry:
             hook = getattr(pm.hook, hook_name)
             for impl in hook.get_hookimpls():
                 plugin = impl.plugin_name
+                if plugin in _broken:
+                    continue
+                added: list[tuple[str, Any]] = []
 
-                def register(name: str, factory: Any, _kind: str = kind, _plugin: str = plugin) -> None:
-                    reg.add(_kind, name, factory, _plugin)
+                def register(name: str, factory: Any, _added: list = added) -> None:
+                    _added.append((name, factory))
 
-                impl.function(**{a: v for a, v in {"register": register}.items() if a in impl.argnames})
+                try:
+                    impl.function(**{a: v for a, v in {"register": register}.items() if a in impl.argnames})
+                except Exception as exc:  # the plugin's hook raised: leave the whole plugin out, say so once
+                    _mark_broken(plugin, f"raised in its hook {hook_name}", exc,
+                                 bool(_info.get(plugin, {}).get("builtin")), _info.get(plugin, {}).get("module"))
+                    reg.drop_plugin(plugin)
+                    continue
+                for name, factory in added:  # a name clash or a bad name is still an error (PluginError)
+                    reg.add(kind, name, factory, plugin)
         _registry = reg
     return _registry
 
 
 def plugin_info() -> list[dict[str, Any]]:
-    """One dict per loaded plugin: name, version, builtin, hooks implemented, components registered."""
+    """One dict per plugin: name, version, builtin, hooks implemented, components registered; plugins that
+    failed (to import, or in a hook) also carry ``error``."""
     pm = get_plugin_manager()
     reg = get_registry()
     rows = []
@@ -148,12 +216,26 @@ def plugin_info() -> list[dict[str, Any]]:
                 "module": info.get("module"),
                 "hooks": hooks,
                 "components": {k: v for k, v in comps.items() if v},
+                **({"error": _broken[name]["error"]} if name in _broken else {}),
             }
         )
+    for name, b in sorted(_broken.items()):  # failed to import: listed, so `imrec plugins` shows what is wrong
+        if not pm.has_plugin(name):
+            rows.append({"name": name, "version": None, "builtin": b["builtin"], "module": b["module"], "hooks": [],
+                         "components": {}, "error": b["error"]})
     return rows
 
 
 def add_commands(subparsers: Any) -> None:
-    get_plugin_manager().hook.register_commands(subparsers=subparsers)
+    """Let every plugin add its sub-commands; one whose hook raises is reported and left out."""
+    for impl in get_plugin_manager().hook.register_commands.get_hookimpls():
+        if impl.plugin_name in _broken:
+            continue
+        try:
+            impl.function(**{a: v for a, v in {"subparsers": subparsers}.items() if a in impl.argnames})
+        except Exception as exc:
+            info = _info.get(impl.plugin_name, {})
+            _mark_broken(impl.plugin_name, "raised in its hook register_commands", exc, bool(info.get("builtin")),
+                         info.get("module"))
 
 

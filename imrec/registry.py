@@ -58,6 +58,12 @@ class Registry:
             )
         self._entries[kind][name] = Entry(kind, name, factory, plugin)
 
+    def drop_plugin(self, plugin: str) -> None:
+        """Forget every component of ``plugin`` (it failed part-way through registering)."""
+        for entries in self._entries.values():
+            for name in [n for n, e in entries.items() if e.plugin == plugin]:
+                del entries[name]
+
     def resolve(self, kind: str, name: str) -> Entry:
         """The entry for ``name``; a bare name (no namespace) resolves when exactly one entry ends with it."""
         entries = self._entries[kind]

@@ -7,13 +7,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from .config import ComponentConfig, Recipe, build_component, load_recipe, to_yaml
-from .errors import ImrecError, Problem, RecipeError
+from .errors import DataError, ImrecError, Problem, RecipeError
 from .interfaces import Condition, DatasetSpec, Split
 from .model import IMModel, build_model
 from .plugins import get_registry
@@ -24,6 +24,7 @@ from .runs import (
     environment,
     new_run_dir,
     preprocessing_json,
+    remove_stale_temporaries,
     run_lock,
     safe_torch_load,
     seed_dir,
@@ -119,6 +120,10 @@ def prepare(recipe: Recipe, load: bool = True) -> Prepared:
     hib["loss"] = False
     if recipe.eval.per_rate:
         _check_per_rate(recipe, train_conditions, eval_conditions)
+    if all(isinstance(getattr(m, "higher_is_better", None), Mapping) for m in metrics):
+        _check_selection(recipe, spec, hib)  # only when every metric declares its keys (else: unknown at this time)
+    if load:
+        _check_usable(recipe, spec, splits)
     return Prepared(spec, splits, train_conditions, select_conditions, eval_conditions, metrics, hib,
                     pick_device(recipe.device))
 
@@ -147,12 +152,50 @@ def _check_per_rate(recipe: Recipe, train_conditions: Sequence[Condition], eval_
         raise RecipeError(problems)
 
 
+def _check_selection(recipe: Recipe, spec: DatasetSpec, computed: dict[str, bool]) -> None:
+    """Every phase selects on a metric the run computes on VALID for this task (``mae`` on a classification
+    task would never improve: no checkpoint would be selected and the run would end with untrained weights)."""
+    problems = []
+    for phase in recipe.train.phases:
+        if phase.select.metric not in computed:
+            problems.append(Problem(
+                str(recipe.source or "<recipe>"), f"train.phases.{phase.name}.select.metric",
+                f"{phase.select.metric!r} is not computed for this {spec.task.kind} task (dataset "
+                f"{recipe.data.name!r}, metrics {', '.join(recipe.eval.metrics or [DEFAULT_METRICS[spec.task.kind]])})",
+                allowed=sorted(computed)))
+    if problems:
+        raise RecipeError(problems)
+
+
 def per_rate_conditions(prepared: Prepared, rate: float) -> list[Condition]:
     """The training (and VALID selection) conditions of the model for ``rate``: every phase that draws random
     missingness at a rate > 0 draws it at ``rate``; the others (e.g. complete-data pre-training) are unchanged."""
     cfg = ComponentConfig(RANDOM_PROTOCOL, {"rate": float(rate)}, "eval.per_rate")
     at_rate = build_component("protocol", cfg).conditions(list(prepared.spec.names))[0]
     return [at_rate if (_rate_of(c) or 0.0) > 0.0 else c for c in prepared.train_conditions]
+
+
+def _check_usable(recipe: Recipe, spec: DatasetSpec, splits: dict[str, Split]) -> None:
+    """Refuse data that would train or score nothing while looking like a normal run: an empty split, a split
+    where no sample has any modality, a classification training split with a single class."""
+    data = f"dataset {recipe.data.name!r}"
+    for part in ("train", "valid", "test"):
+        split = splits[part]
+        if len(split) == 0:
+            role = {"train": "to train on", "valid": "to select the model on", "test": "to report results on"}[part]
+            raise DataError(f"{data}: the {part} split is empty (0 samples); it needs samples {role}. Check the "
+                            f"data's {part} files or split definition")
+        present = split.present
+        if present is not None and not bool(np.asarray(present).any()):
+            raise DataError(f"{data}: no sample of the {part} split has any modality available (its availability "
+                            f"mask 'present' is all False): the model would see only zeros. Check the 'present' "
+                            f"array of the data")
+    if spec.task.kind == "classification":
+        classes = np.unique(np.asarray(splits["train"].labels))
+        if len(classes) < 2:
+            raise DataError(f"{data}: every one of the {len(splits['train'])} training labels is class "
+                            f"{classes[0] if len(classes) else '?'}; a classifier needs at least two classes in the "
+                            f"train split. Check the labels (or use task: regression)")
 
 
 def describe_plan(recipe: Recipe, prepared: Prepared, model: IMModel) -> str:
@@ -205,6 +248,8 @@ def run_recipe(
     # One process (rank 0 of a distributed run) holds the directory while it runs: a second runner of the same
     # directory is refused instead of interleaving its epochs into the same files.
     with run_lock(run_dir) if dist.is_main else contextlib.nullcontext():
+        if dist.is_main:
+            remove_stale_temporaries(run_dir)  # left by a killed write; nobody else writes here while we hold it
         return _run_in(recipe, run_dir, prepared, device, reporter, dist)
 
 
@@ -223,7 +268,7 @@ def _run_in(recipe: Recipe, run_dir: Path, prepared: Prepared, device: torch.dev
             sdir = seed_dir(run_dir, seed)
             test_path = sdir / "test.json"
             if test_path.exists():
-                results[seed] = json.loads(test_path.read_text())["conditions"]
+                results[seed] = _finished_seed(test_path, run_dir, seed)
                 reporter.message(f"seed {seed}: already finished, not recomputed")
                 continue
             reporter.prefix = f"[seed {seed}] " if len(recipe.seeds) > 1 else ""
@@ -232,6 +277,20 @@ def _run_in(recipe: Recipe, run_dir: Path, prepared: Prepared, device: torch.dev
         atomic_write_json(run_dir / "summary.json", _summary(results, recipe, run_dir, prepared.eval_conditions))
     dist.barrier()
     return run_dir
+
+
+def _finished_seed(test_path: Path, run_dir: Path, seed: int) -> dict[str, dict[str, float]]:
+    """The TEST results of a finished seed; a damaged ``test.json`` is an error saying how to recompute it."""
+    fix = f"delete {test_path.parent} to train and evaluate seed {seed} again, then `imrec run --resume {run_dir}`"
+    try:
+        data = json.loads(test_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ImrecError(f"{test_path}: not readable JSON ({str(exc)[:200]}); {fix}") from None
+    conditions = data.get("conditions") if isinstance(data, dict) else None
+    if not isinstance(conditions, dict) or not all(isinstance(v, dict) for v in conditions.values()):
+        raise ImrecError(f"{test_path}: holds no TEST results ('conditions', a mapping of condition to metrics); "
+                         f"{fix}")
+    return conditions
 
 
 def _summary(results: dict[int, dict[str, dict[str, float]]], recipe: Recipe, run_dir: Path,
@@ -291,7 +350,11 @@ def _run_seed_per_rate(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path
         rdir = sdir / f"rate-{cond.name.split('=', 1)[-1]}"
         done = rdir / "test.json"
         if done.exists():
-            per_condition[cond.name] = json.loads(done.read_text())["conditions"][cond.name]
+            finished = _finished_seed(done, sdir.parent.parent, seed)
+            if cond.name not in finished:
+                raise ImrecError(f"{done}: holds no TEST results for {cond.name!r}; delete {rdir} to train and "
+                                 f"evaluate that model again, then `imrec run --resume {sdir.parent.parent}`")
+            per_condition[cond.name] = finished[cond.name]
             continue
         if dist.is_main:
             rdir.mkdir(parents=True, exist_ok=True)
@@ -365,8 +428,10 @@ def final_model(run_dir: Path, recipe: Recipe, prepared: Prepared, seed: int,
         raise ImrecError(f"{run_dir}: seed {seed} has not finished training (no {path.name}); "
                          f"finish it with `imrec run --resume {run_dir}`")
     model = build_model(prepared.spec, recipe.model, str(recipe.source or "<recipe>")).to(device)
+    ckpt = safe_torch_load(path, map_location=device, required=("model",),
+                           fix=f"train seed {seed} again: delete {path.parent} and run `imrec run --resume {run_dir}`")
     try:
-        model.load_state_dict(safe_torch_load(path, map_location=device)["model"])
+        model.load_state_dict(ckpt["model"])
     except RuntimeError as exc:  # the recipe (or an eval override) builds another architecture than was trained
         first = str(exc).strip().splitlines()
         raise ImrecError(f"{path}: the saved weights do not fit the model the recipe builds "

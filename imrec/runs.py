@@ -107,9 +107,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        raise _naming(exc, path)
+
+
+def _naming(exc: BaseException, path: Path) -> BaseException:
+    """An OSError that names the file being written (a failed write or fsync names none): the user must know
+    which file, and on which disk, could not be written."""
+    if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+        named = OSError(exc.errno, exc.strerror or str(exc), str(path))
+        named.__cause__ = exc
+        return named
+    return exc
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -124,18 +134,57 @@ def atomic_torch_save(path: Path, obj: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        torch.save(obj, tmp)
+        # Through a Python file object, a failed write (a full disk) is an OSError naming the cause, not torch's
+        # opaque "unexpected pos" RuntimeError.
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise
+        raise _naming(exc, path)
 
 
-def safe_torch_load(path: Path, map_location: Any = "cpu") -> Any:
-    """Load a checkpoint without executing code (``weights_only=True``)."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+def safe_torch_load(path: Path, map_location: Any = "cpu", fix: str | None = None,
+                    required: Iterable[str] = ()) -> Any:
+    """Load a checkpoint without executing code (``weights_only=True``); a file that cannot be loaded is a
+    :class:`imrec.errors.CheckpointError` naming it, saying why and what to do (``fix``) — never torch's own
+    advice to load it unsafely. ``required``: keys the loaded mapping must have."""
+    import pickle
+    import warnings
+    import zipfile
+
+    from .errors import CheckpointError
+
+    path = Path(path)
+    fix = fix or "delete it (or restore it from a backup) and run again"
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint not found; {fix}") from None
+    if size == 0:
+        raise CheckpointError(f"{path}: the checkpoint is empty (0 bytes: an interrupted write or a damaged disk); "
+                              f"{fix}")
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols of files it then refuses anyway
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"{path}: refused to load: the file is not a checkpoint imrec wrote — it is damaged, or it holds Python "
+            f"objects other than tensors and plain data, which could run code when loaded; {fix}") from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, UnicodeDecodeError, AttributeError,
+            ImportError, TypeError, KeyError, IndexError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or damaged: "
+                              f"{reason[:200]}); {fix}") from None
+    missing = [k for k in required if not (isinstance(obj, dict) and k in obj)]
+    if missing:
+        raise CheckpointError(f"{path}: not an imrec checkpoint of this kind (no {', '.join(map(repr, missing))}); "
+                              f"{fix}")
+    return obj
 
 
 def _json_default(obj: Any) -> Any:
@@ -162,11 +211,30 @@ def preprocessing_json(splits: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def new_run_dir(output_dir: str | Path, recipe_name: str) -> Path:
+    from .boundary import os_error_message
+    from .errors import ImrecError
+
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = Path(output_dir) / recipe_name / f"{stamp}-{secrets.token_hex(3)}"
-    path.mkdir(parents=True, exist_ok=False)
-    (path / "seeds").mkdir()
+    try:
+        path.mkdir(parents=True, exist_ok=False)
+        (path / "seeds").mkdir()
+    except OSError as exc:  # read-only, a file in the way, a full disk: say which output_dir, and how to change it
+        raise ImrecError(f"cannot create the run directory under output_dir {str(output_dir)!r}: "
+                         f"{os_error_message(exc)} (set another with output_dir=PATH)") from None
     return path
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the temporary files an atomic write left behind when its process was killed (``.<name>.*.tmp``
+    anywhere in the run directory: its seed and per-rate folders too). Call only while holding the run's lock:
+    then no write is in flight. Returns what was removed."""
+    removed = []
+    for tmp in sorted(Path(run_dir).rglob(".*.tmp")):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 def seed_dir(run_dir: Path, seed: int) -> Path:

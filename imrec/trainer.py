@@ -367,6 +367,17 @@ class EpochLog:
     seconds: float
 
 
+# What a resume state (state.pt) holds; a file without them was not written by Trainer._save_state.
+_STATE_KEYS = ("next_phase", "next_epoch", "model", "optimizers", "best", "bad_epochs", "stopped", "rng",
+               "metric_lines")
+
+
+def _first_mismatch(exc: BaseException) -> str:
+    """The first specific line of torch's load_state_dict error (its first line only says 'Error(s) in ...')."""
+    lines = [l.strip() for l in str(exc).strip().splitlines() if l.strip()]
+    return (lines[1] if len(lines) > 1 else lines[0] if lines else type(exc).__name__)[:300]
+
+
 class Trainer:
     """Trains one model for one seed through all phases of a recipe, with resume state after every epoch."""
 
@@ -431,6 +442,21 @@ class Trainer:
         return {"config": self.recipe.resolved, "phase": phase, "epoch": epoch, "metric": metric, "seed": self.seed,
                 "model": self.model.state_dict()}
 
+    def _restart_fix(self) -> str:
+        # The run directory holds recipe.yaml: seeds/<seed>/ up two levels, seeds/<seed>/rate-<r>/ (per-rate) three.
+        run_dir = next((p for p in self.dir.parents if (p / "recipe.yaml").exists()), self.dir.parent.parent)
+        return (f"delete {self.dir} to train seed {self.seed} again from the start, then `imrec run --resume "
+                f"{run_dir}`")
+
+    def _load_weights(self, state: Any, path: Any, fix: str) -> None:
+        try:
+            self.model.load_state_dict(state)
+        except (RuntimeError, TypeError, AttributeError) as exc:
+            from .errors import CheckpointError
+
+            raise CheckpointError(f"{path}: its weights do not fit the model of this run's recipe "
+                                  f"({_first_mismatch(exc)}); {fix}") from None
+
     def _log(self, record: dict[str, Any]) -> None:
         if not self.is_main:
             return
@@ -454,9 +480,16 @@ class Trainer:
             # the model itself is already identical on every rank.
             seed_everything(int(eval_seed(self.seed, f"rank {rank}")))
         if self.state_path.exists():
-            resumed = safe_torch_load(self.state_path, map_location=self.device)
+            resumed = safe_torch_load(self.state_path, map_location=self.device, required=_STATE_KEYS,
+                                      fix=self._restart_fix())
             start_phase, start_epoch = resumed["next_phase"], resumed["next_epoch"]
-            self.model.load_state_dict(resumed["model"])
+            counters = (start_phase, start_epoch, resumed["metric_lines"])
+            if not all(isinstance(v, int) and v >= 0 for v in counters) or start_phase > len(phases):
+                from .errors import CheckpointError
+
+                raise CheckpointError(f"{self.state_path}: holds no valid position (phase {start_phase!r}, epoch "
+                                      f"{start_epoch!r} of {len(phases)} phases); {self._restart_fix()}")
+            self._load_weights(resumed["model"], self.state_path, self._restart_fix())
             # Lines written after the state was saved belong to the epoch that was lost: drop them.
             if self.is_main:
                 from .runs import atomic_write_text
@@ -477,12 +510,19 @@ class Trainer:
             mode = phase.select.mode or ("max" if self.higher_is_better.get(metric_name, False) else "min")
             plan = plan_phase(self.model, phase, self.source, select_mode=mode)
             if p_idx == start_phase and resumed is not None:
-                for name, sd in (resumed.get("optimizers") or {}).items():
-                    plan.optimizers[name].load_state_dict(sd)
-                for name, sd in (resumed.get("schedulers") or {}).items():
-                    plan.schedulers[name].load_state_dict(sd)
-                ranks = resumed.get("rng_ranks")
-                set_rng_state(ranks[self.shard[0]] if ranks and len(ranks) == self.shard[1] else resumed["rng"])
+                try:
+                    for name, sd in (resumed.get("optimizers") or {}).items():
+                        plan.optimizers[name].load_state_dict(sd)
+                    for name, sd in (resumed.get("schedulers") or {}).items():
+                        plan.schedulers[name].load_state_dict(sd)
+                    ranks = resumed.get("rng_ranks")
+                    set_rng_state(ranks[self.shard[0]] if ranks and len(ranks) == self.shard[1] else resumed["rng"])
+                except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+                    from .errors import CheckpointError
+
+                    raise CheckpointError(f"{self.state_path}: its optimiser or random-number state does not fit "
+                                          f"this run ({type(exc).__name__}: {str(exc)[:200]}); "
+                                          f"{self._restart_fix()}") from None
                 resumed = None
             epoch = start_epoch
             while not stopped and epoch < phase.epochs:
@@ -518,9 +558,10 @@ class Trainer:
         """Load the phase's selected (VALID) weights, and keep them as ``phase-<name>.pt``."""
         self.barrier()  # rank 0 wrote best.pt; every rank loads the same weights
         if best is not None and (self.dir / "best.pt").exists():
-            ckpt = safe_torch_load(self.dir / "best.pt", map_location=self.device)
+            ckpt = safe_torch_load(self.dir / "best.pt", map_location=self.device, required=("phase", "model"),
+                                   fix=self._restart_fix())
             if ckpt["phase"] == phase.name:
-                self.model.load_state_dict(ckpt["model"])
+                self._load_weights(ckpt["model"], self.dir / "best.pt", self._restart_fix())
         self._save(self.dir / f"phase-{phase.name}.pt", self._checkpoint(phase.name, -1, best and best["metric"]))
         self.barrier()  # a later phase's init_from reads it on every rank
 
@@ -531,9 +572,18 @@ class Trainer:
         path = self.dir / f"phase-{src[6:]}.pt" if src.startswith("phase:") else Path(src)
         if not path.exists():
             raise TrainingError(f"phase {phase.name!r}: init_from {src!r}: checkpoint not found at {path}")
-        ckpt = safe_torch_load(path, map_location=self.device)
+        fix = (f"re-run phase {src[6:]!r} (delete {path} and resume)" if src.startswith("phase:") else
+               f"point train.phases.{phase.name}.init_from at a checkpoint imrec wrote (best.pt or phase-<name>.pt)")
+        ckpt = safe_torch_load(path, map_location=self.device, fix=fix)
         state = ckpt["model"] if isinstance(ckpt, dict) and "model" in ckpt else ckpt
-        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise TrainingError(f"phase {phase.name!r}: init_from {path}: holds no model weights (a mapping of "
+                                f"parameter names to tensors); {fix}")
+        try:
+            missing, unexpected = self.model.load_state_dict(state, strict=False)
+        except RuntimeError as exc:
+            raise TrainingError(f"phase {phase.name!r}: init_from {path}: the weights do not fit this model "
+                                f"({_first_mismatch(exc)}); {fix}") from None
         if unexpected:
             raise TrainingError(f"phase {phase.name!r}: init_from {path}: unexpected keys {unexpected[:5]}")
 

@@ -120,6 +120,14 @@ def _plots(records: list[dict[str, Any]], view: Any, folder: Path) -> None:
         print(f"imrec bench: {exc}", file=sys.stderr)
 
 
+def _reason(error: str | None, max_lines: int = 6) -> str:
+    """A failed cell's reason for the closing summary: the message (a traceback's last line), a few lines at most."""
+    lines = (error or "no reason given").strip().splitlines()
+    if lines[0].startswith("Traceback"):
+        lines = lines[-1:]
+    return "\n    ".join(lines[:max_lines] + (["..."] if len(lines) > max_lines else []))
+
+
 # ---------------------------------------------------------------------------------------------------- commands
 def cmd_run(args: argparse.Namespace) -> int:
     from .definition import load_definition
@@ -160,8 +168,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if recs:
             _render(recs, view, args.format, args.out)
         if missing:
-            print(f"board {d.board}: {len(missing)} of {len(d.methods) * len(d.seeds)} cells not finished; "
-                  f"leaderboard and plots not updated")
+            print(f"board {d.board}: {len(missing)} of {len(d.methods) * len(d.seeds)} cells not finished (or "
+                  f"holding results of another recipe); leaderboard and plots not updated")
             continue
         if d.leaderboard is not None:
             update_leaderboard(d.leaderboard, recs, view)
@@ -171,7 +179,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if shard:
         print("this was one shard: combine all shards' records with `imrec bench merge …`, then `imrec bench table`")
     if failed:
-        print(f"{len(failed)} cell(s) failed: " + ", ".join(r.cell.label for r in failed), file=sys.stderr)
+        # Every failed cell with its reason (the first line; the full text was logged when the cell failed).
+        lines = [f"  {r.cell.label}: {_reason(r.error)}" for r in failed]
+        print(f"{len(failed)} cell(s) failed:\n" + "\n".join(lines), file=sys.stderr)
         return 1
     return 0
 

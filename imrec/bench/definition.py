@@ -29,6 +29,8 @@ from typing import Any, Sequence
 
 import yaml
 
+from .. import bounded_yaml
+
 from ..errors import ImrecError, Problem, RecipeError, suggest
 
 _TOP_KEYS = ("board", "description", "seeds", "overrides", "methods", "reference", "baseline", "metrics", "output")
@@ -107,8 +109,8 @@ def load_definition(path: str | Path, check_recipes: bool = True) -> Definition:
     except OSError as exc:
         raise DefinitionError([Problem(str(path), "", f"cannot read the file: {exc.strerror or exc}")]) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        data = bounded_yaml.load(text)  # depth and alias expansion bounded, as for recipes
+    except (yaml.YAMLError, bounded_yaml.YAMLBoundsError) as exc:
         raise DefinitionError([Problem(str(path), "", f"YAML error: {exc}")]) from None
     return definition_from_dict(data, str(path), path.parent, check_recipes=check_recipes)
 

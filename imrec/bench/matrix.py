@@ -22,6 +22,8 @@ from typing import Any, Callable, Sequence
 
 import yaml
 
+from .. import bounded_yaml
+from ..boundary import short_repr
 from ..errors import ImrecError
 from .definition import Definition, Method
 
@@ -80,6 +82,14 @@ def matrix(
     ``work_dir`` (one definition only) replaces the definition's ``output.work_dir``."""
     if work_dir is not None and len(definitions) != 1:
         raise ImrecError("--work-dir applies to one definition; give each definition its own output.work_dir")
+    for d in definitions:
+        folder = Path(work_dir or d.work_dir)
+        for parent in (folder, *folder.parents):
+            if parent.exists():
+                if not parent.is_dir():
+                    raise ImrecError(f"work directory {folder}: {parent} is a file, not a folder; choose another "
+                                     f"--work-dir (or output.work_dir in the definition)")
+                break
     every_method = {m.name for d in definitions for m in d.methods}
     for name in only or ():
         if name not in every_method:
@@ -116,7 +126,9 @@ def cell_recipe(cell: Cell) -> Any:
 
 
 def _comparable(text: str) -> dict[str, Any]:
-    data = yaml.safe_load(text) or {}
+    data = bounded_yaml.load(text) or {}
+    if not isinstance(data, dict):
+        raise ValueError("not a recipe (a YAML mapping)")
     data.pop("output_dir", None)  # where the cell lives is not part of the experiment
     return data
 
@@ -126,7 +138,12 @@ def _first_difference(a: Any, b: Any, path: str = "") -> str:
         for k in list(a) + [k for k in b if k not in a]:
             if a.get(k) != b.get(k):
                 return _first_difference(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
-    return f"{path or '<root>'}: {a!r} then, {b!r} now"
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:  # elements are named by their 'name' (phases, steps), as overrides address them
+                name = x.get("name") if isinstance(x, dict) and isinstance(y, dict) and x.get("name") == y.get("name") else None
+                return _first_difference(x, y, f"{path}.{name if isinstance(name, str) else i}")
+    return f"{path or '<root>'}: {short_repr(a, 80)} then, {short_repr(b, 80)} now"
 
 
 def check_cell_dir(cell: Cell, recipe: Any) -> None:
@@ -136,13 +153,29 @@ def check_cell_dir(cell: Cell, recipe: Any) -> None:
     stored = cell.run_dir / "recipe.yaml"
     if not stored.exists():
         return
-    before, now = _comparable(stored.read_text(encoding="utf-8")), _comparable(to_yaml(recipe))
+    try:
+        before = _comparable(stored.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:  # bounds errors are ValueErrors
+        raise ImrecError(f"{cell.label}: {stored} is unreadable ({str(exc)[:200]}); delete {cell.run_dir} to "
+                         f"recompute the cell") from None
+    now = _comparable(to_yaml(recipe))
     if before != now:
         raise ImrecError(
             f"{cell.label}: {cell.run_dir} was run with a different recipe ({_first_difference(before, now)}); "
             f"the definition or the recipe changed since. Delete that folder to recompute the cell, or run the "
             f"board with another --work-dir"
         )
+
+
+def stale_reason(cell: Cell) -> str | None:
+    """Why ``cell``'s directory does not hold results of the cell's current recipe (None: it does, or it holds
+    nothing yet). Results are keyed by the resolved recipe that produced them: a changed definition, method
+    recipe or override makes the stored results stale, and they are neither reused nor published."""
+    try:
+        check_cell_dir(cell, cell_recipe(cell))
+    except ImrecError as exc:
+        return str(exc)
+    return None
 
 
 def run_cell(cell: Cell, threads: int = 1, reporter: Any = None) -> CellResult:
@@ -157,8 +190,13 @@ def run_cell(cell: Cell, threads: int = 1, reporter: Any = None) -> CellResult:
         return CellResult(cell, "ran", time.perf_counter() - start)
     except ImrecError as exc:
         return CellResult(cell, "failed", time.perf_counter() - start, str(exc))
-    except Exception:  # a bug or a crash in a component: keep the other cells going, report it in full
-        return CellResult(cell, "failed", time.perf_counter() - start, traceback.format_exc())
+    except Exception as exc:  # a bug, a crash in a component, an OS error: keep the other cells going, say why
+        from ..boundary import debug_enabled, describe
+
+        text = describe(exc)
+        if debug_enabled():
+            text = traceback.format_exc() + text
+        return CellResult(cell, "failed", time.perf_counter() - start, text)
 
 
 def _run(cell: Cell, recipe: Any, threads: int, reporter: Any) -> None:
@@ -232,6 +270,7 @@ def run_matrix(
                 check_cell_dir(c, cell_recipe(c))
             except ImrecError as exc:
                 results[c.index] = CellResult(c, "failed", 0.0, str(exc))
+                log(f"{c.label}: FAILED\n{exc}")
     n_done = len(cells) - len(todo)
     log(f"bench: {len(cells)} cells, {n_done} finished already, {len(todo)} to run with {jobs} job(s) × "
         f"{threads} thread(s)")
@@ -279,7 +318,7 @@ def definition_records(
     cells = list(only) if only is not None else matrix([defn], work_dir=work_dir)
     records, missing = [], []
     for c in cells:
-        if not c.done():
+        if not c.done() or stale_reason(c) is not None:  # a cell of another recipe is never published as this one
             missing.append(c)
             continue
         records += seed_records(defn.board, c.method.name, c.run_dir, c.seed, defn.metrics,

@@ -15,6 +15,8 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
+from .. import bounded_yaml
+
 from ..errors import ImrecError
 from ..runs import atomic_write_text
 
@@ -49,10 +51,12 @@ def sort_key(rec: dict[str, Any]) -> tuple[Any, ...]:
 def _recipe_info(run_dir: Path) -> tuple[str, str]:
     path = run_dir / "recipe.yaml"
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        data = bounded_yaml.load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, bounded_yaml.YAMLBoundsError) as exc:
         raise ImrecError(f"{run_dir} is not an imrec run directory (cannot read recipe.yaml: {exc}); pass the "
                          f"folder `imrec run` printed") from None
+    if not isinstance(data, dict):
+        raise ImrecError(f"{path}: holds no recipe (a YAML mapping); pass the folder `imrec run` printed")
     data_cfg = data.get("data") or {}
     return str(data.get("name", run_dir.name)), str(data_cfg.get("name", "")) if isinstance(data_cfg, dict) else ""
 
@@ -73,10 +77,18 @@ def seed_records(
     try:
         test = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ImrecError(f"{path}: cannot read the seed's TEST results ({exc}); is the seed finished?") from None
+        raise ImrecError(f"{path}: cannot read the seed's TEST results ({str(exc)[:200]}); is the seed finished? "
+                         f"If the file is damaged, delete {path.parent} and resume the run to recompute it") from None
+    conditions = test.get("conditions") if isinstance(test, dict) else None
+    protocols = test.get("protocols") if isinstance(test, dict) else None
+    if not isinstance(conditions, dict) or not all(isinstance(v, dict) for v in conditions.values()):
+        raise ImrecError(f"{path}: holds no TEST results ('conditions', a mapping of condition to metrics); delete "
+                         f"{path.parent} and resume the run to recompute it")
+    protocols = protocols if isinstance(protocols, dict) else {}
     out = []
-    for condition, values in test.get("conditions", {}).items():
-        protocol = (test.get("protocols", {}).get(condition) or {}).get("protocol", condition.split("/", 1)[0])
+    for condition, values in conditions.items():
+        described = protocols.get(condition)
+        protocol = (described if isinstance(described, dict) else {}).get("protocol", condition.split("/", 1)[0])
         for metric, value in values.items():
             if metrics is not None and metric not in metrics:
                 continue

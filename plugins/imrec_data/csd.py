@@ -57,6 +57,25 @@ def read_folds(path: Path) -> dict[str, list[str]]:
     return folds
 
 
+# HDF5 datasets declare their shape; compressed storage can be ~1000x smaller than the data (deflate's limit), but a
+# dataset claiming more than that over the bytes it really stores is crafted or damaged: refused before reading.
+_MAX_EXPANSION = 1100
+
+
+def _array(group: Any, key: str, path: Path, video: str, dtype: Any = None) -> np.ndarray:
+    """``group[key]`` read as an array after checking its declared size against its stored bytes."""
+    try:
+        ds = group[key]
+        declared = int(np.prod(ds.shape, dtype=object)) * ds.dtype.itemsize
+        stored = int(ds.id.get_storage_size())
+    except (KeyError, TypeError, AttributeError, ValueError, OSError) as exc:
+        raise DataError(f"{path}: {video}/{key}: not a readable dataset ({str(exc)[:200]})") from None
+    if declared > _MAX_EXPANSION * stored + (1 << 20):
+        raise DataError(f"{path}: {video}/{key} declares shape {tuple(ds.shape)} ({declared:,} bytes) but stores "
+                        f"{stored:,} bytes; the file is damaged or not a CMU-SDK .csd file")
+    return np.asarray(ds, dtype=dtype)
+
+
 def _root(f: Any, path: Path) -> Any:
     roots = list(f.keys())
     if len(roots) != 1 or "data" not in f[roots[0]]:
@@ -167,8 +186,8 @@ class CSD:
                     if video not in data:
                         absent_videos.append(video)
                         continue
-                    feats = np.asarray(data[video]["features"])
-                    ivals = np.asarray(data[video]["intervals"], dtype=np.float64)
+                    feats = _array(data[video], "features", self.labels_path, video)
+                    ivals = _array(data[video], "intervals", self.labels_path, video, np.float64)
                     if feats.ndim != 2 or ivals.shape != (len(feats), 2) or self.label_index >= feats.shape[1]:
                         raise DataError(
                             f"{self.labels_path}: {video}: features {feats.shape} / intervals {ivals.shape} do not "
@@ -219,8 +238,8 @@ class CSD:
                 for video, idx in by_video.items():
                     if video not in data:
                         continue
-                    feats = np.asarray(data[video]["features"], dtype=np.float32)
-                    ivals = np.asarray(data[video]["intervals"], dtype=np.float64)
+                    feats = _array(data[video], "features", path, video, np.float32)
+                    ivals = _array(data[video], "intervals", path, video, np.float64)
                     if feats.ndim != 2 or feats.shape[1] != m.dim or ivals.shape != (len(feats), 2):
                         raise DataError(
                             f"{path}: {video}: features {feats.shape} / intervals {ivals.shape}; expected "

@@ -19,6 +19,7 @@ writes float32. ``mmap: false`` loads every array into memory and converts any r
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -45,9 +46,25 @@ def _header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
             version = np.lib.format.read_magic(fh)
             read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             shape, _, dtype = read(fh)
+            data_bytes = os.fstat(fh.fileno()).st_size - fh.tell()
     except (ValueError, OSError) as exc:
         raise DataError(f"{path}: not a readable .npy file ({exc})") from exc
-    return tuple(int(s) for s in shape), np.dtype(dtype)
+    shape, dtype = tuple(int(s) for s in shape), np.dtype(dtype)
+    # The header's shape is only a claim: check it against the bytes that follow before anything is allocated.
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if declared > data_bytes and not dtype.hasobject:  # object arrays: np.load refuses them (no pickles)
+        raise DataError(f"{path}: its header declares shape {shape} of {dtype} ({declared:,} bytes) but the file "
+                        f"holds {data_bytes:,} bytes of data; the file is truncated or damaged")
+    return shape, dtype
+
+
+def _load(path: Path, **kwargs: object) -> np.ndarray:
+    """``np.load`` of a checked ``.npy`` file (header sizes verified first; numpy's errors become DataErrors)."""
+    _header(path)
+    try:
+        return np.load(path, allow_pickle=False, **kwargs)  # type: ignore[arg-type]
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{path}: not a readable .npy file ({str(exc)[:200]})") from None
 
 
 class NpyFolder:
@@ -127,7 +144,7 @@ class NpyFolder:
                 specs.append(ModalitySpec(m, int(inner[-1]), int(inner[0]) if len(inner) == 2 else None))
             num_classes = self.num_classes
             if self.task == "classification" and num_classes is None:
-                top = max((int(np.max(np.load(files[s]["labels"]))) for s in SPLITS
+                top = max((int(np.max(_load(files[s]["labels"]))) for s in SPLITS
                            if _header(files[s]["labels"])[0][0]), default=-1)
                 num_classes = max(top + 1, 2)
             self._spec = DatasetSpec(
@@ -147,17 +164,17 @@ class NpyFolder:
     def _split(self, split: str, spec: DatasetSpec) -> Split:
         files = self._files(split)
         where = self.folder / split
-        labels = user_labels(f"{files['labels']}:", np.load(files["labels"], allow_pickle=False), spec)
+        labels = user_labels(f"{files['labels']}:", _load(files["labels"]), spec)
         n = labels.shape[0]
-        ids = user_ids(f"{files.get('ids')}:", np.load(files["ids"], allow_pickle=False) if "ids" in files else None,
+        ids = user_ids(f"{files.get('ids')}:", _load(files["ids"]) if "ids" in files else None,
                        n, split)
-        present = (user_present(f"{files['present']}:", np.load(files["present"], allow_pickle=False), n, spec)
+        present = (user_present(f"{files['present']}:", _load(files["present"]), n, spec)
                    if "present" in files else None)
         mode = "r" if self.mmap else None
         feats: dict[str, np.ndarray] = {}
         lengths: dict[str, np.ndarray] = {}
         for m in spec.modalities:
-            a = np.load(files[m.name], mmap_mode=mode, allow_pickle=False)
+            a = _load(files[m.name], mmap_mode=mode)
             if a.shape[0] != n:
                 raise DataError(f"{files[m.name]}: {a.shape[0]} rows but labels.npy has {n}")
             feats[m.name] = a if self.mmap else a.astype(np.float32, copy=False)
@@ -166,7 +183,7 @@ class NpyFolder:
                 continue
             if m.length is None:
                 raise DataError(f"{files[key]}: given but {m.name!r} is a vector modality (N, D)")
-            lens = np.load(files[key], allow_pickle=False)
+            lens = _load(files[key])
             if lens.shape != (n,) or not np.issubdtype(lens.dtype, np.number) or (lens != np.round(lens)).any() or (
                 n and (lens.min() < 0 or lens.max() > m.length)
             ):
@@ -189,7 +206,7 @@ class NpyFolder:
             return
         if self.nonfinite == "error":
             handle_nonfinite(NAME, split, {n: _Blocks(feats[n]) for n in bad}, ids, "error", where)
-        repaired = {n: np.load(files[n], mmap_mode="c", allow_pickle=False) for n in bad}
+        repaired = {n: _load(files[n], mmap_mode="c") for n in bad}
         handle_nonfinite(NAME, split, repaired, ids, "zero", where)
         feats.update(repaired)
 

@@ -15,8 +15,11 @@ Every split must have the same modalities with the same ``T`` and ``D``. Files a
 
 from __future__ import annotations
 
+import ast
+import struct
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +33,17 @@ from .standardize import standardize_mode, standardize_splits
 NAME = "data.npz"
 RESERVED = ("labels", "ids", "present")
 LENGTHS = "__lengths"
+
+
+def _header_3_0(f: Any) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from a version 3.0 ``.npy`` header (read as text and parsed as a literal, as numpy does)."""
+    (length,) = struct.unpack("<I", f.read(4))
+    if length > 1 << 20:
+        raise ValueError(f"a .npy header of {length:,} bytes")
+    header = ast.literal_eval(f.read(length).decode("utf-8"))
+    if not isinstance(header, dict) or not {"descr", "shape"} <= set(header):
+        raise ValueError("malformed .npy header")
+    return tuple(header["shape"]), np.lib.format.descr_to_dtype(header["descr"])
 
 
 def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -46,12 +60,18 @@ def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                         shape, _, dtype = np.lib.format.read_array_header_1_0(f)
                     elif version == (2, 0):
                         shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-                    else:  # format 3.0 (utf-8 field names): no public header reader, read the array instead
-                        with np.load(path, allow_pickle=False) as npz:
-                            arr = npz[info.filename[:-4]]
-                            shape, dtype = arr.shape, arr.dtype
-                out[info.filename[:-4]] = (tuple(shape), np.dtype(dtype))
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+                    else:  # format 3.0 (utf-8 field names): the 2.0 layout with a utf-8 header; no public reader
+                        shape, dtype = _header_3_0(f)
+                    header_end = f.tell()
+                shape, dtype = tuple(int(d) for d in shape), np.dtype(dtype)
+                # The header's shape is only a claim: it must fit in the member's size before numpy allocates it.
+                declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if declared > info.file_size - header_end and not dtype.hasobject:
+                    raise ValueError(f"array {info.filename[:-4]!r}: its header declares shape {shape} of {dtype} "
+                                     f"({declared:,} bytes) but the archive holds {info.file_size - header_end:,} "
+                                     f"bytes for it; the file is truncated or damaged")
+                out[info.filename[:-4]] = (shape, dtype)
+    except (zipfile.BadZipFile, ValueError, OSError, SyntaxError, struct.error, TypeError, RecursionError) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from exc
     return out
 
