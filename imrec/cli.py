@@ -264,5 +264,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the one error boundary: a message, never a traceback (unless asked for)
         return report(exc)
 
+
 if __name__ == "__main__":
     raise SystemExit(main())

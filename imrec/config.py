@@ -50,7 +50,7 @@ from typing import Any, Callable, Literal, Mapping, Sequence, Union
 import yaml
 
 from . import bounded_yaml
-from .boundary import short_repr
+from .boundary import short, short_repr
 from .errors import Problem, RecipeError, UnknownComponentError, suggest
 from .interfaces import COMPONENT_SLOTS
 from .plugins import get_registry
@@ -595,7 +595,7 @@ class _Checker:
         for k in value:
             if k not in allowed:
                 close = suggest(str(k), allowed)
-                self.add(_join(key, short_repr(k, 80)), f"unknown key {short_repr(k)}"
+                self.add(_join(key, short(str(k), 80)), f"unknown key {short_repr(k)}"
                          + (f"; did you mean {close!r}?" if close else ""),
                          allowed=allowed)
         for k in required:

@@ -60,12 +60,6 @@ def _mark_broken(name: str, what: str, exc: BaseException, builtin: bool, module
     print(f"imrec: warning: {message}", file=sys.stderr)
 
 
-def broken_plugins() -> dict[str, str]:
-    """Plugins left out because they failed (name -> message)."""
-    get_plugin_manager()
-    return {n: b["error"] for n, b in _broken.items()}
-
-
 def plugin_modules() -> dict[str, str]:
     """Top-level package of every loaded (or failed) plugin -> plugin name, to say whose code raised."""
     out = {}

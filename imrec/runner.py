@@ -55,6 +55,9 @@ def pick_device(name: str) -> torch.device:
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ImrecError(f"recipe asks for device {name!r} but CUDA is not available here; use device=auto or cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ImrecError(f"recipe asks for device {name!r} but this machine has {torch.cuda.device_count()} CUDA "
+                         f"device(s) (cuda:0 … cuda:{torch.cuda.device_count() - 1}); use device=auto or one of those")
     return dev
 
 

@@ -468,7 +468,8 @@ class Trainer:
     def _metric_lines(self) -> list[str]:
         if not self.metrics_path.exists():
             return []
-        return self.metrics_path.read_text(encoding="utf-8").splitlines()
+        # errors="replace": a damaged byte must not stop a resume (the line count is what matters here)
+        return self.metrics_path.read_text(encoding="utf-8", errors="replace").splitlines()
 
     # -------------------------------------------------------------------------------------------- main loop
     def fit(self) -> None:
