@@ -180,7 +180,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("this was one shard: combine all shards' records with `imrec bench merge …`, then `imrec bench table`")
     if failed:
         # Every failed cell with its reason (the first line; the full text was logged when the cell failed).
-        lines = [f"  {r.cell.label}: {_reason(r.error)}" for r in failed]
+        lines = [f"  {r.cell.label}: {_reason(r.error).removeprefix(r.cell.label + ': ')}" for r in failed]
         print(f"{len(failed)} cell(s) failed:\n" + "\n".join(lines), file=sys.stderr)
         return 1
     return 0
