@@ -80,6 +80,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         if not args.recipe:
             raise ImrecError("imrec run needs a recipe file (e.g. recipes/quickstart.yaml) or --resume RUN_DIR")
+        if args.log:  # experiment trackers: the same as the override log=[...]
+            args.overrides = [*args.overrides, f"log=[{', '.join(args.log)}]"]
         recipe = load_recipe(args.recipe, args.overrides)
         run_dir = None
     if args.dry_run:
@@ -195,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="validate, build the model and print the plan; no training")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run in RUN_DIR")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--log", action="append", metavar="LOGGER",
+                   help="also log to an experiment tracker: tensorboard or mlflow (repeatable; `imrec list logger`)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("eval", help="score a finished run's models on VALID (or another split) under chosen "

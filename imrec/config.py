@@ -93,7 +93,7 @@ When = Literal["always", "missing"]
 Mode = Literal["min", "max"]
 
 _TOP_KEYS = ("name", "description", "data", "model", "train", "eval", "seeds", "device", "deterministic",
-             "output_dir")
+             "output_dir", "log")
 _TRAIN_KEYS = ("batch_size", "eval_batch_size", "protocol", "select", "early_stop", "phases")
 _PHASE_KEYS = ("name", "epochs", "protocol", "early_stop", "select", "freeze", "init_from", "reuse_forward",
                "bypass", "optimizers", "steps")
@@ -221,6 +221,8 @@ class Recipe:
     output_dir: str
     resolved: dict[str, Any] = field(default_factory=dict, repr=False)
     overrides: list[str] = field(default_factory=list, compare=False)
+    # Experiment trackers fed alongside the run directory (``log: [tensorboard]``); off by default.
+    log: list[ComponentConfig] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -669,12 +671,32 @@ class _Checker:
         device = self.get(top, "device", "", str, "auto", check=_check_device)
         deterministic = self.get(top, "deterministic", "", bool, True)
         output_dir = self.get(top, "output_dir", "", str, "runs", check=_non_empty)
+        log = self.loggers(top.get("log"))
         if self.problems or data_cfg is None or train is None:
             return None
         recipe = Recipe(name, description, source, data_cfg, model, train, evaluation, seeds, device, deterministic,
-                        output_dir, overrides=overrides)
+                        output_dir, overrides=overrides, log=log)
         recipe.resolved = _plain_recipe(recipe)
         return recipe
+
+    def loggers(self, value: Any) -> list[ComponentConfig]:
+        """``log``: experiment trackers, each a registered logger's name or ``{name: ..., **options}``."""
+        if value is None:
+            return []
+        expected = "a list of logger names or {name: ..., options} mappings, e.g. [tensorboard] (`imrec list logger`)"
+        if not isinstance(value, list):
+            self.add("log", f"found {_show(value)}", expected=expected)
+            return []
+        out: list[ComponentConfig] = []
+        for i, raw in enumerate(value):
+            cfg = self.component({"name": raw} if isinstance(raw, str) else raw, f"log.{i}", "logger")
+            if cfg is None:
+                continue
+            if any(c.name == cfg.name for c in out):
+                self.add(f"log.{i}", f"logger {cfg.name!r} is listed twice")
+                continue
+            out.append(cfg)
+        return out
 
     def model(self, value: Any) -> dict[str, ComponentConfig | None]:
         out: dict[str, ComponentConfig | None] = {slot: None for slot in COMPONENT_SLOTS}
@@ -1268,4 +1290,6 @@ def _plain_recipe(r: Recipe) -> dict[str, Any]:
         "device": r.device,
         "deterministic": r.deterministic,
         "output_dir": r.output_dir,
+        # Only when set: recipes without trackers resolve exactly as before (bench cells compare recipe.yaml).
+        **({"log": [_plain_component(c) for c in r.log]} if r.log else {}),
     }

@@ -57,5 +57,10 @@ def register_metrics(register: Register) -> None:
 
 
 @hookspec
+def register_loggers(register: Register) -> None:
+    """Register experiment-tracking logger factories, each building a ``Logger``: ``register("ns.name", factory)``."""
+
+
+@hookspec
 def register_commands(subparsers: Any) -> None:
     """Add CLI sub-commands: ``subparsers`` is argparse's; set ``func=callable(args) -> int`` as the default."""

@@ -14,6 +14,7 @@ The core guarantees two things to components (see :mod:`imrec.model`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -276,6 +277,27 @@ class Metric(Protocol):
     higher_is_better: ClassVar[Mapping[str, bool]]
 
     def __call__(self, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class Logger(Protocol):
+    """An experiment tracker (TensorBoard, MLflow …) fed by the runner, next to the run directory's own files.
+
+    Called on rank 0 only, in this order: ``start`` once (the run directory and the resolved recipe as a plain
+    dict; ``resumed`` when ``imrec run --resume`` continues it); ``log_epoch`` after every finished epoch of a
+    seed with the very record written to that seed's ``metrics.jsonl`` and ``step``, the epoch's position on a
+    run-wide axis (the epochs of earlier phases, at their maximum, come first; stable under resume);
+    ``log_test`` once per seed with its TEST metrics per condition (``test.json``'s ``conditions``); ``finish``
+    once, with ``summary.json``'s content and ``status`` ``"FINISHED"``, or ``None`` and ``"FAILED"``.
+    """
+
+    def start(self, run_dir: Path, recipe: Mapping[str, Any], resumed: bool) -> None: ...
+
+    def log_epoch(self, seed: int, step: int, record: Mapping[str, Any]) -> None: ...
+
+    def log_test(self, seed: int, conditions: Mapping[str, Mapping[str, float]]) -> None: ...
+
+    def finish(self, summary: Mapping[str, Any] | None, status: str) -> None: ...
 
 
 COMPONENT_SLOTS: tuple[str, ...] = ("encoder", "recoverer", "fuser", "aligner", "head")

@@ -18,6 +18,7 @@ KINDS: dict[str, str] = {
     "dataset": "register_datasets",
     "protocol": "register_protocols",
     "metric": "register_metrics",
+    "logger": "register_loggers",
 }
 
 

@@ -30,6 +30,7 @@ from .runs import (
     seed_dir,
     summarize,
 )
+from .tracking import NO_LOGGERS, Loggers, build_loggers
 from .trainer import Trainer, evaluate, seed_everything
 
 DEFAULT_METRICS = {"regression": "metrics.regression", "classification": "metrics.classification"}
@@ -239,6 +240,9 @@ def run_recipe(
 
     dist = dist or Single()
     reporter = reporter or Reporter(enabled=dist.is_main)
+    # Built first: a tracker whose extra is not installed stops the run before any data is read.
+    loggers = build_loggers(recipe, enabled=dist.is_main)
+    resumed = run_dir is not None
     set_determinism(recipe.deterministic)
     prepared = prepare(recipe)
     device = dist.device(prepared.device)
@@ -253,11 +257,20 @@ def run_recipe(
     with run_lock(run_dir) if dist.is_main else contextlib.nullcontext():
         if dist.is_main:
             remove_stale_temporaries(run_dir)  # left by a killed write; nobody else writes here while we hold it
-        return _run_in(recipe, run_dir, prepared, device, reporter, dist)
+        loggers.start(run_dir, recipe.resolved, resumed)
+        try:
+            _run_in(recipe, run_dir, prepared, device, reporter, dist, loggers)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):  # the run's own error is the one to report
+                loggers.finish(None, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            raise
+        if dist.is_main:
+            loggers.finish(json.loads((run_dir / "summary.json").read_text()), "FINISHED")
+        return run_dir
 
 
 def _run_in(recipe: Recipe, run_dir: Path, prepared: Prepared, device: torch.device, reporter: Reporter,
-            dist: Any) -> Path:
+            dist: Any, loggers: Loggers = NO_LOGGERS) -> Path:
     if dist.is_main:
         env = environment(device, recipe.seeds, recipe.deterministic)
         env["world_size"] = dist.world
@@ -275,7 +288,7 @@ def _run_in(recipe: Recipe, run_dir: Path, prepared: Prepared, device: torch.dev
                 reporter.message(f"seed {seed}: already finished, not recomputed")
                 continue
             reporter.prefix = f"[seed {seed}] " if len(recipe.seeds) > 1 else ""
-            results[seed] = run_seed(recipe, prepared, seed, sdir, device, reporter, dist)
+            results[seed] = run_seed(recipe, prepared, seed, sdir, device, reporter, dist, loggers)
     if dist.is_main:
         atomic_write_json(run_dir / "summary.json", _summary(results, recipe, run_dir, prepared.eval_conditions))
     dist.barrier()
@@ -322,15 +335,19 @@ def _describe(cond: Condition) -> Any:
 
 
 def run_seed(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path, device: torch.device, reporter: Reporter,
-             dist: Any) -> dict[str, dict[str, float]]:
+             dist: Any, loggers: Loggers = NO_LOGGERS) -> dict[str, dict[str, float]]:
     if recipe.eval.per_rate:
-        return _run_seed_per_rate(recipe, prepared, seed, sdir, device, reporter, dist)
+        # One model per rate, each with epochs of its own: trackers get the seed's TEST metrics only.
+        per_condition = _run_seed_per_rate(recipe, prepared, seed, sdir, device, reporter, dist)
+        if dist.is_main:
+            loggers.test(seed, per_condition)
+        return per_condition
     seed_everything(seed)
     model = build_model(prepared.spec, recipe.model, str(recipe.source or "<recipe>")).to(device)
     dist.broadcast_module(model)
     trainer = Trainer(recipe, model, prepared.splits, prepared.train_conditions, prepared.select_conditions,
                       prepared.metrics, prepared.higher_is_better, seed, device, sdir, reporter,
-                      dist=dist)
+                      dist=dist, loggers=loggers)
     trainer.fit()
     # TEST, once, with the selected checkpoint of this run (already loaded at the end of the last phase).
     per_condition = score(model, recipe, prepared, "test", prepared.eval_conditions, seed, device)
@@ -338,6 +355,7 @@ def run_seed(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path, device: 
         atomic_write_json(sdir / "test.json", {"seed": seed, "split": "test", "conditions": per_condition,
                                                "protocols": {c.name: _describe(c) for c in prepared.eval_conditions}})
         (sdir / "state.pt").unlink(missing_ok=True)
+        loggers.test(seed, per_condition)
     dist.barrier()
     return per_condition
 

@@ -395,6 +395,7 @@ class Trainer:
         workdir: Any,
         reporter: Any,
         dist: Single | None = None,
+        loggers: Any = None,
     ):
         self.recipe = recipe
         self.model = model
@@ -407,6 +408,7 @@ class Trainer:
         self.device = device
         self.dir = workdir
         self.reporter = reporter
+        self.loggers = loggers  # experiment trackers (imrec.tracking.Loggers), fed each metrics.jsonl line
         # The execution context (imrec.distributed): one process, or this rank of a torchrun job.
         self.dist = dist if dist is not None else Single()
         self.shard = (self.dist.rank, self.dist.world)
@@ -464,6 +466,8 @@ class Trainer:
 
         with open(self.metrics_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
+        if self.loggers:
+            self.loggers.epoch(self.seed, record)
 
     def _metric_lines(self) -> list[str]:
         if not self.metrics_path.exists():

@@ -130,6 +130,7 @@ def _comparable(text: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("not a recipe (a YAML mapping)")
     data.pop("output_dir", None)  # where the cell lives is not part of the experiment
+    data.pop("log", None)  # nor which experiment trackers watched it
     return data
 
 
