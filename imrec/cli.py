@@ -116,6 +116,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import load
+    from .predict_io import format_predictions, output_kind, read_npz
+    from .runner import set_determinism
+    from .runs import atomic_write_text
+
+    out = Path(args.out) if args.out else None
+    kind = output_kind(out)
+    predictor = load(Path(args.run_dir), seed=args.seed, device=args.device or "auto")
+    set_determinism(predictor.recipe.deterministic)  # the kernels the run's evaluation used
+    prediction = predictor.predict(**read_npz(Path(args.data), predictor), progress=True)
+    text = format_predictions(prediction, kind)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(out, text)
+        print(f"{len(prediction)} predictions → {out}", file=sys.stderr)
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from .config import load_recipe
 
@@ -214,6 +234,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print per-seed results and the summary as JSON")
     p.add_argument("--out", metavar="FILE", help="also write that JSON to FILE (atomically)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("predict", help="predict with a trained run on new samples (.npz; modalities may be missing)")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory `imrec run` printed")
+    p.add_argument("--data", required=True, metavar="FILE.npz",
+                   help="features per modality, optional <modality>__lengths, ids, present (docs/api.md)")
+    p.add_argument("--seed", type=int, help="which seed's model (default: the run's first)")
+    p.add_argument("--out", metavar="FILE", help="write .csv or .jsonl, one line per sample (default: CSV on stdout)")
+    p.add_argument("--device", help="device (default: auto, CUDA when available)")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("validate", help="validate recipes (every problem, with file and key)")
     p.add_argument("recipes", nargs="+")
