@@ -105,12 +105,14 @@ class Predictor:
         return self.spec.task.kind
 
     def __repr__(self) -> str:
-        mods = ", ".join(f"{m.name} {m.length}×{m.dim}" if m.length else f"{m.name} {m.dim}" for m in self.spec.modalities)
+        mods = ", ".join(f"{m.name} {m.length}×{m.dim}" if m.length else f"{m.name} {m.dim}"
+                         for m in self.spec.modalities)
         return f"Predictor({self.run_dir}, seed {self.seed}, {self.task}, modalities: {mods}, device {self.device})"
 
     # ------------------------------------------------------------------------------------------- checking
     def prepare(self, features: Mapping[str, Any], available: Any = None, lengths: Mapping[str, Any] | None = None,
-                ids: Sequence[Any] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray], list[str]]:
+                ids: Sequence[Any] | None = None
+                ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray], list[str]]:
         """Validate new data and bring it to the model's input: float32 arrays for every modality (zeros where
         not available, standardised where available), the (N, K) availability, lengths and ids."""
         names = self.modalities
@@ -132,7 +134,8 @@ class Predictor:
             want = (spec.length, spec.dim) if spec.length is not None else (spec.dim,)
             if a.ndim != len(want) + 1 or tuple(a.shape[1:]) != want:
                 shape = "(N, " + ", ".join(str(w) for w in want) + ")"
-                what = f"{spec.length} steps of {spec.dim} features" if spec.length is not None else f"{spec.dim} features"
+                what = (f"{spec.length} steps of {spec.dim} features" if spec.length is not None
+                        else f"{spec.dim} features")
                 pad = " (pad shorter sequences to the length and pass lengths=)" if spec.length is not None else ""
                 raise ImrecError(f"features[{spec.name!r}]: shape {a.shape}, expected {shape}: the run was trained on "
                                  f"{what}{pad}")
@@ -171,7 +174,8 @@ class Predictor:
                 shape = (n, spec.length, spec.dim) if spec.length is not None else (n, spec.dim)
                 out[m] = np.zeros(shape, dtype=np.float32)
                 continue
-            a = arrays[m].astype(np.float32, copy=False)
+            # Standardised in the input's own precision, then float32, as a dataset plugin does with its splits.
+            a = arrays[m] if np.issubdtype(arrays[m].dtype, np.floating) else arrays[m].astype(np.float32)
             flat = a.reshape(n, -1)
             all_nan = np.isnan(flat).all(axis=1)  # a NaN row is a missing entry
             avail[:, k] &= ~all_nan
@@ -185,7 +189,7 @@ class Predictor:
                 mean, std = self.standardization[m]
                 a = (a - mean) / std
             keep = avail[:, k].reshape(n, *([1] * (a.ndim - 1)))
-            out[m] = np.where(keep, a, np.float32(0)).astype(np.float32, copy=False)
+            out[m] = np.where(keep, a, 0).astype(np.float32, copy=False)
         empty = ~avail.any(axis=1)
         if empty.any():
             i = int(np.flatnonzero(empty)[0])
@@ -195,13 +199,15 @@ class Predictor:
         for m, value in (lengths or {}).items():
             spec = next((s for s in self.spec.modalities if s.name == m), None)
             if spec is None or spec.length is None:
-                raise ImrecError(f"lengths[{m!r}]: {m!r} is not a sequence modality of this run "
-                                 f"({', '.join(s.name for s in self.spec.modalities if s.length is not None) or 'none'})")
+                seqs = ", ".join(s.name for s in self.spec.modalities if s.length is not None) or "none"
+                raise ImrecError(f"lengths[{m!r}]: {m!r} is not a sequence modality of this run ({seqs})")
             v = np.asarray(value)
             if v.shape != (n,) or not np.issubdtype(v.dtype, np.number) or (v != np.round(v)).any() or (
                     n and (v.min() < 0 or v.max() > spec.length)):
                 raise ImrecError(f"lengths[{m!r}]: expected {n} whole numbers in [0, {spec.length}]")
             lens[m] = v.astype(np.int64)
+            if m in self.standardization:  # padding frames hold no data: 0, as in the standardised TRAIN data
+                out[m][np.arange(spec.length)[None, :] >= lens[m][:, None]] = 0.0
         return out, avail, lens, ids_list
 
     # ------------------------------------------------------------------------------------------- predicting

@@ -1,11 +1,11 @@
 """``log.mlflow``: an MLflow run per imrec run, through MLflow's client (``mlflow`` extra: mlflow-skinny).
 
 * the parent run (named after the run directory): the resolved recipe as parameters (``train.phases.0.epochs``),
-  the mean and std over seeds of every TEST metric (``test/<condition>/<metric>``,
-  ``test_std/<condition>/<metric>``) from
-  ``summary.json``, and the run directory as artifacts under ``run/`` (``state.pt`` and ``.lock`` left out);
-* a nested run per seed (``seed-<seed>``): ``train/<loss>`` and ``valid/<metric>`` of every ``metrics.jsonl``
-  line at the epoch's run-wide step, and the seed's TEST metrics (``test/<condition>/<metric>``).
+  the mean and std over seeds of every TEST metric (``test/<condition>/<metric>``, ``test_std/<condition>/<metric>``)
+  from ``summary.json``, and the run directory as artifacts under ``run/`` (``state.pt`` and ``.lock`` left out);
+* a nested run per seed (``seed-<seed>``): ``train/<loss>``, ``valid/<metric>`` (and ``lr/<optimiser>`` with a
+  scheduler) of every ``metrics.jsonl`` line at the epoch's run-wide step, and the seed's TEST metrics
+  (``test/<condition>/<metric>``).
 
 Condition names are made MLflow-safe: ``random/mr=0.30`` → ``random/mr:0.30``. The tracking server is
 ``tracking_uri``, else MLflow's own choice (``MLFLOW_TRACKING_URI``, or its default); the experiment is
@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 from imrec.errors import ImrecError
 
-from .params import flat_params, metric_key
+from .params import PARTS, flat_params, metric_key
 
 INSTALL = "pip install 'imrec[mlflow]'"
 IDS_FILE = "mlflow.json"
@@ -121,7 +121,7 @@ class MLflowLogger:
             self.client.log_batch(run_id, metrics=metrics[i:i + 10 * BATCH])
 
     def log_epoch(self, seed: int, step: int, record: Mapping[str, Any]) -> None:
-        values = {metric_key(part, name): v for part in ("train", "valid") for name, v in (record.get(part) or {}).items()}
+        values = {metric_key(part, name): v for part in PARTS for name, v in (record.get(part) or {}).items()}
         self._log_metrics(self._seed_run(seed), values, step)
 
     def log_test(self, seed: int, conditions: Mapping[str, Mapping[str, float]]) -> None:

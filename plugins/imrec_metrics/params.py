@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any, Mapping
 
+# The parts of a metrics.jsonl line that are per-epoch numbers: losses, VALID metrics, scheduled learning rates.
+PARTS = ("train", "valid", "lr")
 # The characters MLflow accepts in metric and parameter names; TensorBoard takes them too.
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-. :/]")
 

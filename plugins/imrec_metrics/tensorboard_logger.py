@@ -2,8 +2,8 @@
 
 ``<run dir>/<subdir>/seed-<seed>/`` per seed, so ``tensorboard --logdir runs/`` lists every run and seed:
 
-* ``train/<loss>`` and ``valid/<metric>``: each line of ``metrics.jsonl`` (every loss term and step total, every
-  VALID metric) at the epoch's run-wide step (phases one after the other);
+* ``train/<loss>``, ``valid/<metric>`` (and ``lr/<optimiser>`` with a scheduler): each line of ``metrics.jsonl``
+  (every loss term and step total, every VALID metric) at the epoch's run-wide step (phases one after the other);
 * ``test/<condition>/<metric>``: the seed's TEST metrics (``test.json``) at step 0; conditions are written as
   MLflow-safe names (``random/mr=0.30`` → ``random/mr:0.30``);
 * the resolved recipe as text (``recipe``) and as hyper-parameters (HParams dashboard, with the TEST metrics).
@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from imrec.errors import ImrecError
 
-from .params import flat_params, metric_key
+from .params import PARTS, flat_params, metric_key
 
 INSTALL = "pip install 'imrec[tensorboard]'"
 
@@ -60,7 +60,7 @@ class TensorBoardLogger:
 
     def log_epoch(self, seed: int, step: int, record: Mapping[str, Any]) -> None:
         writer = self._writer(seed, step)
-        for part in ("train", "valid"):
+        for part in PARTS:
             for name, value in (record.get(part) or {}).items():
                 writer.add_scalar(metric_key(part, name), float(value), step)
         writer.flush()

@@ -13,6 +13,7 @@ import imrec
 from imrec.cli import main
 from imrec.config import ComponentConfig, build_component
 from imrec.errors import ImrecError
+from imrec.predict_io import read_npz
 from imrec.runner import final_model, prepare, resume_recipe
 from imrec.trainer import evaluate
 
@@ -187,3 +188,42 @@ def test_classification_probabilities_and_labels(tmp_path):
     np.testing.assert_array_equal(out.labels, out.probabilities.argmax(axis=1))
     assert out.records()[0]["missing"] == ["audio", "vision"]
     assert result.per_seed[7]["random/mr=0.00"]["acc"] == result.mean("random/mr=0.00", "acc")
+
+
+def test_standardised_run_predicts_raw_features_as_eval_scores_at_mr0(tmp_path, capsys):
+    """A run with standardize: train (statistics from TRAIN in preprocessing.json): `imrec predict` on the raw
+    TEST file, with really-missing entries (`present`) and padded sequences, gives eval's MR-0 predictions."""
+    from imrec.config import load_recipe
+
+    synthetic = load_recipe(TINY, ["data.sizes=[48, 24, 30]", "data.variable_lengths=true"])
+    splits = build_component("dataset", synthetic.data).load()
+    folder = tmp_path / "data"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for name, split in splits.items():
+        present = rng.random((len(split), 3)) > 0.2
+        present[:, 0] = True  # every row keeps text
+        # features far from unit scale, so standardisation changes what the model sees
+        raw = {m: np.asarray(a) * 40.0 + 7.0 for m, a in split.modalities.items()}
+        np.savez(folder / f"{name}.npz", labels=np.asarray(split.labels), ids=np.asarray(split.ids, dtype=str),
+                 present=present, **raw, **{f"{m}__lengths": np.asarray(l) for m, l in split.lengths.items()})
+    result = imrec.run(TESTS / "recipes" / "tiny_zero_fill.yaml", [
+        f"output_dir={tmp_path / 'runs'}", "train.phases.pretrain.epochs=1", "train.phases.recover.epochs=1",
+        "train.eval_batch_size=16", f"data={{name: npz, folder: '{folder}', standardize: train}}",
+        "eval.conditions=[{name: random, rates: [0.0]}]"])
+    stats = json.loads((result.run_dir / "preprocessing.json").read_text())["standardize"]
+    assert abs(stats["modalities"]["text"]["mean"][0]) > 1.0  # really transformed
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(result.run_dir), "--data", str(folder / "test.npz"), "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    recipe, prepared, split = _test_split(result.run_dir)
+    reference = _eval_at_mr0(result.run_dir, recipe, prepared, recipe.seeds[0])
+    assert [r["id"] for r in rows] == reference.ids
+    np.testing.assert_array_equal(np.array([float(r["prediction"]) for r in rows], dtype=np.float32),
+                                  reference.predictions)
+    assert any(r["missing"] for r in rows)
+    # without the statistics the same file gives other predictions: the test would notice a skipped transform
+    (result.run_dir / "preprocessing.json").write_text('{"standardize": null}')
+    identity = imrec.load(result.run_dir)
+    unscaled = identity.predict(**read_npz(folder / "test.npz", identity))
+    assert not np.array_equal(unscaled.values, reference.predictions)

@@ -15,16 +15,16 @@ from imrec.config import load_recipe
 from imrec.errors import ImrecError
 from imrec.runner import run_recipe
 from imrec.tracking import NO_LOGGERS, build_loggers
+from imrec_metrics.params import PARTS, metric_key
 
 TESTS = Path(__file__).resolve().parents[1]
 TINY = TESTS / "recipes" / "tiny_zero_fill.yaml"
 FAST = ["train.phases.pretrain.epochs=1", "train.phases.recover.epochs=2", "data.sizes=[48, 24, 24]",
-        "eval.conditions=[{name: random, rates: [0.0, 0.5]}]"]
+        "eval.conditions=[{name: random, rates: [0.0, 0.5]}]",
+        "train.phases.recover.optimizers.main.scheduler={name: StepLR, step_size: 1, gamma: 0.5}"]  # lr logged too
 
 
 def _key(*parts):
-    from imrec_metrics.params import metric_key
-
     return metric_key(*parts)
 
 
@@ -52,10 +52,10 @@ def test_tensorboard_event_files_hold_metrics_jsonl_and_test_json(tmp_path, caps
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
     lines = _steps(run_dir, 7)
-    assert len(lines) == 3
+    assert len(lines) == 3 and lines[-1][1]["lr"] == {"main": 0.001}
     for step, record in lines:
-        for part in ("train", "valid"):
-            for name, value in record[part].items():
+        for part in PARTS:
+            for name, value in record.get(part, {}).items():
                 points = {e.step: e.value for e in acc.Scalars(_key(part, name))}
                 assert points[step] == np.float32(value), (part, name, step)  # TensorBoard stores float32
     test = json.loads((run_dir / "seeds" / "7" / "test.json").read_text())["conditions"]
@@ -93,8 +93,8 @@ def test_mlflow_runs_hold_recipe_metrics_and_run_directory(tmp_path, capsys, mon
         child = client.get_run(ids["seeds"][str(seed)])
         assert child.data.tags["mlflow.parentRunId"] == ids["run_id"] and child.data.params["seed"] == str(seed)
         for step, record in _steps(run_dir, seed):
-            for part in ("train", "valid"):
-                for name, value in record[part].items():
+            for part in PARTS:
+                for name, value in record.get(part, {}).items():
                     history = client.get_metric_history(child.info.run_id, _key(part, name))
                     assert [m.value for m in history if m.step == step] == [value], (seed, part, name, step)
         test = json.loads((run_dir / "seeds" / str(seed) / "test.json").read_text())["conditions"]
