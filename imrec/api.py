@@ -45,8 +45,8 @@ def read_run(run_dir: str | Path) -> RunResult:
     return RunResult(run_dir, per_seed, summary)
 
 
-def run(recipe: str | Path | Mapping[str, Any] | Recipe, overrides: Sequence[str] = (), progress: bool = False,
-        resume: str | Path | None = None) -> RunResult:
+def run(recipe: str | Path | Mapping[str, Any] | Recipe | None = None, overrides: Sequence[str] = (),
+        progress: bool = False, resume: str | Path | None = None) -> RunResult:
     """Train and evaluate ``recipe`` (a YAML path, a dict, or a loaded :class:`~imrec.config.Recipe`) with
     command-line style ``overrides`` (``"train.phases.recover.epochs=2"``), exactly as ``imrec run`` does;
     ``resume`` continues an interrupted run directory instead. ``progress`` shows the trainer's progress on
@@ -58,6 +58,8 @@ def run(recipe: str | Path | Mapping[str, Any] | Recipe, overrides: Sequence[str
         if overrides:
             raise ValueError("resume continues a run exactly as it started: overrides are not allowed")
         loaded, run_dir = resume_recipe(Path(resume)), Path(resume)
+    elif recipe is None:
+        raise ValueError("imrec.run needs a recipe (a YAML path, a dict or a Recipe), or resume=RUN_DIR")
     else:
         run_dir = None
         if isinstance(recipe, Recipe):

@@ -163,3 +163,65 @@ def test_missing_extra_names_the_install_command(monkeypatch, module, extra):
     recipe = load_recipe(TINY, [f"log=[{extra}]"])
     with pytest.raises(ImrecError, match=rf"pip install 'imrec\[{extra}\]'"):
         build_loggers(recipe)
+
+
+def test_resumed_run_continues_the_same_trackers(tmp_path, monkeypatch):
+    """Interrupted after an epoch was logged but before its state was saved (as a kill between the two), then
+    resumed: TensorBoard holds each step once, MLflow the same runs, and both end with metrics.jsonl's values."""
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("mlflow")
+    from mlflow import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import imrec
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+
+    class Interrupt:
+        """Stops the run once, right after the first recovery epoch is logged."""
+
+        fired = False
+
+        def start(self, run_dir, recipe, resumed):
+            pass
+
+        def log_epoch(self, seed, step, record):
+            if record["phase"] == "recover" and not Interrupt.fired:
+                Interrupt.fired = True
+                raise KeyboardInterrupt
+
+        def log_test(self, seed, conditions):
+            pass
+
+        def finish(self, summary, status):
+            pass
+
+    plugin = types.ModuleType("interrupt_plugin")
+
+    @hookimpl
+    def register_loggers(register):
+        register("third.interrupt", Interrupt)
+
+    plugin.register_loggers = register_loggers
+    plugins.register_plugin(plugin, name="interrupt")
+    uri = (tmp_path / "mlruns").as_uri()
+    recipe = load_recipe(TINY, [f"output_dir={tmp_path / 'runs'}", *FAST,
+                                f"log=[tensorboard, {{name: mlflow, tracking_uri: '{uri}'}}, interrupt]"])
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe(recipe)
+    run_dir = next((tmp_path / "runs" / "tiny_zero_fill").iterdir())
+    first = json.loads((run_dir / "mlflow.json").read_text())
+    client = MlflowClient(tracking_uri=uri)
+    assert client.get_run(first["run_id"]).info.status == "KILLED"
+    imrec.run(resume=run_dir)
+    assert json.loads((run_dir / "mlflow.json").read_text()) == first
+    assert client.get_run(first["run_id"]).info.status == "FINISHED"
+    child = first["seeds"]["7"]
+    acc = EventAccumulator(str(run_dir / "tensorboard" / "seed-7"), size_guidance={"scalars": 0})
+    acc.Reload()
+    for step, record in _steps(run_dir, 7):
+        for name, value in record["train"].items():
+            points = [e for e in acc.Scalars(_key("train", name)) if e.step == step]
+            assert [p.value for p in points] == [np.float32(value)], (name, step)  # once: the old one purged
+            history = [m for m in client.get_metric_history(child, _key("train", name)) if m.step == step]
+            assert history[-1].value == value
