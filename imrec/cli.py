@@ -73,8 +73,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.recipe and not args.recipe.endswith((".yaml", ".yml")):
             args.overrides = [args.recipe, *args.overrides]
-        if args.overrides:
-            raise ImrecError("--resume continues a run exactly as it started: overrides are not allowed")
+        if args.overrides or args.log:
+            raise ImrecError("--resume continues a run exactly as it started: overrides are not allowed (nor "
+                             "--log: the run's recipe.yaml says what it logs to)")
         recipe = resume_recipe(Path(args.resume))
         run_dir = Path(args.resume)
     else:

@@ -683,7 +683,7 @@ class _Checker:
         """``log``: experiment trackers, each a registered logger's name or ``{name: ..., **options}``."""
         if value is None:
             return []
-        expected = "a list of logger names or {name: ..., options} mappings, e.g. [tensorboard] (`imrec list logger`)"
+        expected = "a list of logger names or {name: ..., options} mappings, e.g. [tensorboard] (imrec list logger)"
         if not isinstance(value, list):
             self.add("log", f"found {_show(value)}", expected=expected)
             return []

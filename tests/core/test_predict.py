@@ -142,7 +142,8 @@ def _bad_inputs():
     nothing["text"][2] = np.nan
     return [
         (dict(features={"txt": ok["text"]}), r"unknown modality 'txt'.*text, audio, vision"),
-        (dict(features={"audio": ok["audio"][..., :4]}), r"features\['audio'\]: shape \(4, 6, 4\), expected \(N, 6, 5\)"),
+        (dict(features={"audio": ok["audio"][..., :4]}),
+         r"features\['audio'\]: shape \(4, 6, 4\), expected \(N, 6, 5\)"),
         (dict(features={"audio": ok["audio"][:, :5]}), r"features\['audio'\]: shape \(4, 5, 5\).*6 steps"),
         (dict(features={"text": ok["text"], "audio": ok["audio"][:3]}), r"'audio'\] has 3 rows but .*'text'\] has 4"),
         (dict(features=inf), r"features\['audio'\]: row 3 has non-finite values"),
