@@ -307,6 +307,9 @@ def load(run_dir: str | Path, seed: int | None = None, device: str = "auto") -> 
 
     run_dir = Path(run_dir)
     recipe = resume_recipe(run_dir)
+    if recipe.eval.per_rate:
+        raise ImrecError(f"{run_dir}: a per-rate run (eval.per_rate) has one model per missing rate, in "
+                         f"seeds/<seed>/rate-<r>/; imrec.load and imrec predict take single-model runs")
     seed = recipe.seeds[0] if seed is None else int(seed)
     try:
         spec = build_dataset(recipe).spec  # shapes and task; no arrays are read

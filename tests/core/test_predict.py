@@ -129,6 +129,11 @@ def test_preprocessing_json_is_applied(run_dir, tmp_path):
     (copy / "preprocessing.json").write_text("{}")
     with pytest.raises(ImrecError, match="preprocessing.json"):
         imrec.load(copy)
+    (copy / "preprocessing.json").unlink()
+    recipe = (copy / "recipe.yaml").read_text()
+    (copy / "recipe.yaml").write_text(recipe.replace("\n  recovery_metrics:", "\n  per_rate: true\n  recovery_metrics:"))
+    with pytest.raises(ImrecError, match="one model per missing rate"):
+        imrec.load(copy)
 
 
 def _bad_inputs():

@@ -145,6 +145,37 @@ def test_a_third_party_logger_gets_every_event_through_the_hook(tmp_path):
                       ("test", 7, ["random/mr=0.00", "random/mr=0.50"]), ("finish", "FINISHED", [7])]
 
 
+def test_a_per_rate_run_logs_each_seeds_test_metrics_only(tmp_path):
+    events = []
+
+    class Recorder:
+        """Records what the runner sends."""
+
+        def start(self, run_dir, recipe, resumed):
+            events.append("start")
+
+        def log_epoch(self, seed, step, record):
+            events.append("epoch")
+
+        def log_test(self, seed, conditions):
+            events.append(("test", seed, sorted(conditions)))
+
+        def finish(self, summary, status):
+            events.append(status)
+
+    plugin = types.ModuleType("recorder_plugin")
+
+    @hookimpl
+    def register_loggers(register):
+        register("third.recorder", Recorder)
+
+    plugin.register_loggers = register_loggers
+    plugins.register_plugin(plugin, name="recorder")
+    run_recipe(load_recipe(TINY, [f"output_dir={tmp_path}", *FAST, "train.phases.recover.epochs=1",
+                                  "eval.per_rate=true", "log=[recorder]"]))
+    assert events == ["start", ("test", 7, ["random/mr=0.00", "random/mr=0.50"]), "FINISHED"]
+
+
 def test_log_is_validated_and_off_by_default(tmp_path):
     recipe = load_recipe(TINY)
     assert recipe.log == [] and "log" not in recipe.resolved
