@@ -267,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench.cli import add_bench_command
 
     add_bench_command(sub)
+    from .tune.cli import add_tune_command
+
+    add_tune_command(sub)
     add_commands(sub)
     return parser
 

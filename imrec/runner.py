@@ -334,6 +334,21 @@ def _describe(cond: Condition) -> Any:
     return d() if callable(d) else {"name": cond.name}
 
 
+def train_seed(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path, device: torch.device, reporter: Reporter,
+               dist: Any, loggers: Loggers = NO_LOGGERS, on_epoch: Any = None) -> IMModel:
+    """Train one seed through every phase (resuming from ``sdir/state.pt``), selecting on VALID only; returns the
+    model with the last phase's selected weights. TEST is not touched: ``run_seed`` scores it, ``imrec tune``
+    never does. ``on_epoch`` is the trainer's per-epoch callback (``Trainer``)."""
+    seed_everything(seed)
+    model = build_model(prepared.spec, recipe.model, str(recipe.source or "<recipe>")).to(device)
+    dist.broadcast_module(model)
+    trainer = Trainer(recipe, model, prepared.splits, prepared.train_conditions, prepared.select_conditions,
+                      prepared.metrics, prepared.higher_is_better, seed, device, sdir, reporter,
+                      dist=dist, loggers=loggers, on_epoch=on_epoch)
+    trainer.fit()
+    return model
+
+
 def run_seed(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path, device: torch.device, reporter: Reporter,
              dist: Any, loggers: Loggers = NO_LOGGERS) -> dict[str, dict[str, float]]:
     if recipe.eval.per_rate:
@@ -342,13 +357,7 @@ def run_seed(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path, device: 
         if dist.is_main:
             loggers.test(seed, per_condition)
         return per_condition
-    seed_everything(seed)
-    model = build_model(prepared.spec, recipe.model, str(recipe.source or "<recipe>")).to(device)
-    dist.broadcast_module(model)
-    trainer = Trainer(recipe, model, prepared.splits, prepared.train_conditions, prepared.select_conditions,
-                      prepared.metrics, prepared.higher_is_better, seed, device, sdir, reporter,
-                      dist=dist, loggers=loggers)
-    trainer.fit()
+    model = train_seed(recipe, prepared, seed, sdir, device, reporter, dist, loggers)
     # TEST, once, with the selected checkpoint of this run (already loaded at the end of the last phase).
     per_condition = score(model, recipe, prepared, "test", prepared.eval_conditions, seed, device)
     if dist.is_main:

@@ -396,6 +396,7 @@ class Trainer:
         reporter: Any,
         dist: Single | None = None,
         loggers: Any = None,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
     ):
         self.recipe = recipe
         self.model = model
@@ -411,6 +412,10 @@ class Trainer:
         self.loggers = loggers  # experiment trackers (imrec.tracking.Loggers), fed each metrics.jsonl line
         # The execution context (imrec.distributed): one process, or this rank of a torchrun job.
         self.dist = dist if dist is not None else Single()
+        # Called after every epoch's VALID evaluation, once the resume state is saved (so an exception it raises,
+        # e.g. a tuner pruning the trial, leaves a consistent run directory), with {phase, phase_index, epoch,
+        # metric, mode, value, improved, best, stopped}: the phase's VALID selection metric. docs/hooks.md.
+        self.on_epoch = on_epoch
         self.shard = (self.dist.rank, self.dist.world)
         self.is_main = self.dist.is_main
         self.allreduce = self.dist.allreduce_mean  # None in one process
@@ -501,6 +506,9 @@ class Trainer:
 
                 lines = self._metric_lines()[: resumed["metric_lines"]]
                 atomic_write_text(self.metrics_path, "".join(l + "\n" for l in lines))
+        elif self.is_main and self.metrics_path.exists():
+            # Killed during the first epoch, after its line but before any state: that epoch is run again.
+            self.metrics_path.unlink()
         for p_idx in range(start_phase, len(phases)):
             phase = phases[p_idx]
             # A state saved mid-phase carries the optimisers; one saved at a phase boundary starts the phase afresh.
@@ -556,6 +564,10 @@ class Trainer:
                 stopped = phase.early_stop is not None and bad >= phase.early_stop
                 epoch += 1
                 self._save_state(p_idx, epoch, plan, best, bad, stopped)
+                if self.on_epoch is not None:
+                    self.on_epoch({"phase": phase.name, "phase_index": p_idx, "epoch": epoch - 1,
+                                   "metric": metric_name, "mode": mode, "value": value, "improved": improved,
+                                   "best": best["metric"] if best else None, "stopped": stopped})
             self._finish_phase(p_idx, phase, best)
             self._save_state(p_idx + 1, 0, None, None, 0, False)
 

@@ -1,0 +1,1 @@
+"""``imrec tune``: hyper-parameter search on VALID with Optuna (docs/tuning.md)."""
