@@ -257,6 +257,7 @@ def environment(device: torch.device, seeds: Iterable[int], deterministic: bool)
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "threads": torch.get_num_threads(),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
         "seeds": list(seeds),
         "determinism": {
             "requested": deterministic,

@@ -1,7 +1,7 @@
 """``imrec bench``: run a matrix of recipes × seeds (resumable, parallel, sharded), aggregate run directories into
 tidy records, merge shards, render tables and plots, and regenerate leaderboard sections.
 
-    imrec bench run DEF.yaml… [--only M…] [--seeds S…] [--jobs N] [--shard i/n] [--format F] [--out FILE]
+    imrec bench run DEF.yaml… [--only M…] [--seeds S…] [--jobs N] [--shard i/n] [--tune-only] [--format F] [--out FILE]
     imrec bench table RECORDS.jsonl… [--definition DEF.yaml | --board B --metrics … --reference M]
     imrec bench aggregate (DEF.yaml | RUN_DIR…) --out RECORDS.jsonl
     imrec bench merge SHARD.jsonl… --out RECORDS.jsonl
@@ -35,8 +35,11 @@ def add_bench_command(subparsers: Any) -> None:
     p.add_argument("--only", nargs="+", metavar="METHOD", help="run only these methods")
     p.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="run only these seeds")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads per worker (default 1; results are identical for any --jobs)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per worker (default 1, or the definition's arithmetic.threads, which "
+                        "pins it; results are identical for any --jobs)")
+    p.add_argument("--tune-only", action="store_true",
+                   help="run (or resume) only the tuning of a board with a tuning budget, no seeds")
     p.add_argument("--shard", metavar="i/n", help="run only the cells whose index %% n == i (cluster job arrays)")
     p.add_argument("--work-dir", type=Path, help="cell run directories (one definition only; default: its "
                                                  "output.work_dir)")
@@ -142,13 +145,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     if (args.records or args.out) and len(definitions) != 1:
         raise ImrecError("--records and --out apply to one definition; run the definitions one by one, or let "
                          "each write its own output.records")
-    cells = matrix(definitions, args.only, args.seeds, shard, args.work_dir)
+    for d in definitions:
+        if d.arithmetic is not None and args.threads is not None and args.threads != d.arithmetic.threads:
+            raise ImrecError(f"--threads {args.threads}: board {d.board!r} pins arithmetic.threads "
+                             f"{d.arithmetic.threads} (the thread count changes the results); leave --threads out")
+    threads = args.threads or 1
+    tuned = _tuning(definitions, args, shard, threads)
+    if args.tune_only:
+        return 0
+    cells = matrix(definitions, args.only, args.seeds, shard, args.work_dir, tuned)
     if args.list:
         for c in cells:
             state = "finished" if c.done() else ("started" if (c.run_dir / "recipe.yaml").exists() else "pending")
             print(f"{c.index:>4}  {c.label:<40} {state:<9} {c.run_dir}")
         return 0
-    results = run_matrix(cells, jobs=args.jobs, threads=args.threads)
+    results = run_matrix(cells, jobs=args.jobs, threads=threads)
     failed = [r for r in results if r.status == "failed"]
     from .leaderboard import update_leaderboard
     from .tables import view_from_definition
@@ -184,6 +195,27 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{len(failed)} cell(s) failed:\n" + "\n".join(lines), file=sys.stderr)
         return 1
     return 0
+
+
+def _tuning(definitions: list[Any], args: argparse.Namespace, shard: Any, threads: int) -> dict:
+    """Tune every method of the boards with a tuning budget (resumable; finished studies are not re-run) and
+    return what each chose, (board, method) → overrides. A shard, or ``--list``, only reads finished studies."""
+    from .tuning import chosen, tune_methods
+
+    out: dict[tuple[str, str], tuple[str, ...]] = {}
+    for d in definitions:
+        if d.tune is None:
+            continue
+        methods = [m for m in d.methods if not args.only or m.name in args.only]
+        if not (shard or args.list):
+            tune_methods(d, methods, jobs=args.jobs, work_dir=args.work_dir, threads=threads)
+        for m in methods:
+            best = chosen(d, m, args.work_dir)
+            if best is None and not args.list:
+                raise ImrecError(f"{d.board}/{m.name}: its tuning has not finished; a shard runs cells only: run "
+                                 f"`imrec bench run {d.source} --tune-only` (or its studies' workers) first")
+            out[(d.board, m.name)] = best or ()
+    return out
 
 
 def _load_view(args: argparse.Namespace, records: list[dict[str, Any]]) -> Any:

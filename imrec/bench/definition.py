@@ -18,6 +18,15 @@ The schema (``?`` = optional, with its default)::
       records?: null                       # tidy records JSONL written after a run
       leaderboard?: null                   # Markdown file whose section for this board is (re)generated
       plots?: null                         # folder for the metric-vs-MR PNGs (needs matplotlib)
+    arithmetic?:                           # pinned for every cell, recorded in every record (``settings``)
+      threads: 1                           # torch threads per cell
+      deterministic?: true                 # the recipe key ``deterministic`` for every cell
+      float32_matmul_precision?: highest   # torch.set_float32_matmul_precision
+    tune?:                                 # the same tuning budget for every method (docs/tuning.md)
+      trials: 20                           # Optuna trials per method on VALID, space: <recipe stem>.space.yaml
+      seeds?: [<first seed>]               # seeds each trial trains
+      sampler_seed?: 0                     # TPE seed
+      storage?: null                       # an RDB URL shared by several machines (default: SQLite per method)
 """
 
 from __future__ import annotations
@@ -33,7 +42,12 @@ from .. import bounded_yaml
 
 from ..errors import ImrecError, Problem, RecipeError, suggest
 
-_TOP_KEYS = ("board", "description", "seeds", "overrides", "methods", "reference", "baseline", "metrics", "output")
+_TOP_KEYS = ("board", "description", "seeds", "overrides", "methods", "reference", "baseline", "metrics", "output",
+             "arithmetic", "tune")
+_ARITHMETIC_KEYS = ("threads", "deterministic", "float32_matmul_precision")
+_PRECISIONS = ("highest", "high", "medium")
+_TUNE_KEYS = ("trials", "seeds", "sampler_seed", "storage")
+SPACE_SUFFIX = ".space.yaml"  # a method's search space: <recipe stem>.space.yaml beside its recipe
 _METHOD_KEYS = ("name", "recipe", "overrides")
 _OUTPUT_KEYS = ("work_dir", "records", "leaderboard", "plots")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -61,6 +75,40 @@ class Method:
 
 
 @dataclass(frozen=True)
+class Arithmetic:
+    """Settings that change a cell's floating-point results, pinned by the board for every cell and recorded in
+    each of its records (``settings``): re-running a cell with them reproduces its values bit for bit."""
+
+    threads: int
+    deterministic: bool = True
+    float32_matmul_precision: str = "highest"
+
+    def describe(self) -> dict[str, Any]:
+        return {"threads": self.threads, "deterministic": self.deterministic,
+                "float32_matmul_precision": self.float32_matmul_precision}
+
+
+@dataclass(frozen=True)
+class TuneBudget:
+    """The same tuning budget for every method: ``trials`` Optuna trials on VALID over the method's own search
+    space (``<recipe stem>.space.yaml`` beside its recipe), each training ``seeds``, under the board's
+    ``overrides`` (epoch caps, early stopping) like the cells."""
+
+    trials: int
+    seeds: tuple[int, ...]
+    sampler_seed: int = 0
+    storage: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"trials": self.trials, "seeds": list(self.seeds), "sampler_seed": self.sampler_seed}
+
+
+def space_path(method: Method) -> Path:
+    """Where a method's search space lives: next to its recipe, so a plugin shipping recipes ships spaces."""
+    return method.recipe.with_name(method.recipe.stem + SPACE_SUFFIX)
+
+
+@dataclass(frozen=True)
 class Definition:
     """A validated bench definition (paths resolved against the definition's folder)."""
 
@@ -78,6 +126,8 @@ class Definition:
     leaderboard: Path | None
     plots: Path | None
     base: Path
+    arithmetic: Arithmetic | None = None
+    tune: TuneBudget | None = None
 
     def method(self, name: str) -> Method:
         for m in self.methods:
@@ -220,18 +270,95 @@ def definition_from_dict(data: Any, file: str, base: Path, check_recipes: bool =
             value = None
         paths[key] = base / value if value else None
 
+    arithmetic = _arithmetic(data.get("arithmetic"), add)
+    tune = _tune(data.get("tune"), seeds, methods, add)
+
     if problems:
         raise DefinitionError(problems)
     if check_recipes:
         _check_recipes(file, methods, overrides, problems)
+        if tune is not None and not problems:
+            _check_spaces(file, methods, overrides, problems)
         if problems:
             raise DefinitionError(problems)
     return Definition(
         board=board, description=description, source=Path(file), seeds=tuple(seeds), overrides=tuple(overrides),
         methods=tuple(methods), reference=reference, baseline=baseline, metrics=tuple(metrics),
         work_dir=paths["work_dir"] or base / "runs" / "bench" / board, records=paths["records"],
-        leaderboard=paths["leaderboard"], plots=paths["plots"], base=base,
+        leaderboard=paths["leaderboard"], plots=paths["plots"], base=base, arithmetic=arithmetic, tune=tune,
     )
+
+
+def _arithmetic(raw: Any, add: Any) -> Arithmetic | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        add("arithmetic", f"found {raw!r}", expected="a mapping {threads: 1, deterministic?: true, "
+                                                     "float32_matmul_precision?: highest}")
+        return None
+    _unknown_keys(raw, "arithmetic", _ARITHMETIC_KEYS, add)
+    threads = raw.get("threads")
+    ok = True
+    if not (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1):
+        add("arithmetic.threads", "missing (required)" if threads is None else f"found {threads!r}",
+            expected="a positive integer: torch threads per cell (the thread count changes the arithmetic)")
+        ok = False
+    deterministic = raw.get("deterministic", True)
+    if not isinstance(deterministic, bool):
+        add("arithmetic.deterministic", f"found {deterministic!r}", expected="true or false")
+        ok = False
+    precision = raw.get("float32_matmul_precision", "highest")
+    if precision not in _PRECISIONS:
+        add("arithmetic.float32_matmul_precision", f"found {precision!r}", allowed=list(_PRECISIONS))
+        ok = False
+    return Arithmetic(threads, deterministic, precision) if ok else None
+
+
+def _tune(raw: Any, seeds: Sequence[int], methods: Sequence[Method], add: Any) -> TuneBudget | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        add("tune", f"found {raw!r}", expected="a mapping {trials: N, seeds?: [...], sampler_seed?: 0, storage?: URL}")
+        return None
+    _unknown_keys(raw, "tune", _TUNE_KEYS, add)
+    ok = True
+    trials = raw.get("trials")
+    if not (isinstance(trials, int) and not isinstance(trials, bool) and trials >= 1):
+        add("tune.trials", "missing (required)" if trials is None else f"found {trials!r}",
+            expected="a positive integer: trials per method, the same for every method")
+        ok = False
+    tseeds = raw.get("seeds", list(seeds[:1]))
+    if not (isinstance(tseeds, list) and tseeds and all(isinstance(x, int) and not isinstance(x, bool)
+                                                         for x in tseeds)):
+        add("tune.seeds", f"found {tseeds!r}", expected="a non-empty list of integers (default: the board's "
+                                                         "first seed)")
+        ok = False
+    sampler_seed = raw.get("sampler_seed", 0)
+    if not (isinstance(sampler_seed, int) and not isinstance(sampler_seed, bool)):
+        add("tune.sampler_seed", f"found {sampler_seed!r}", expected="an integer")
+        ok = False
+    storage = raw.get("storage")
+    if storage is not None and not (isinstance(storage, str) and "://" in storage):
+        add("tune.storage", f"found {storage!r}", expected="an RDB URL Optuna accepts, e.g. "
+                                                          "postgresql://user:password@host/db (default: one SQLite "
+                                                          "file per method in its tune folder)")
+        ok = False
+    for m in methods:
+        if not space_path(m).is_file():
+            add(f"methods.{m.name}", f"no search space {space_path(m)}",
+                expected=f"a tuned board needs one per method, beside its recipe ({m.recipe.stem}{SPACE_SUFFIX}; "
+                         f"docs/tuning.md)")
+    return TuneBudget(trials, tuple(tseeds), sampler_seed, storage) if ok else None
+
+
+def _check_spaces(file: str, methods: Sequence[Method], overrides: Sequence[str], problems: list[Problem]) -> None:
+    from ..tune.space import check_recipe, load_space
+
+    for m in methods:
+        try:
+            check_recipe(load_space(space_path(m)), m.recipe, [*overrides, *m.overrides])
+        except ImrecError as exc:
+            problems.append(Problem(file, f"methods.{m.name}", f"its search space is invalid: {exc}"))
 
 
 def _unknown_keys(mapping: dict, key: str, allowed: Sequence[str], add: Any) -> None:

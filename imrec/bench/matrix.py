@@ -38,6 +38,10 @@ class Cell:
     seed: int
     run_dir: Path
     overrides: tuple[str, ...]
+    # The configuration tuning chose for the method (overrides after the method's own), and the settings the
+    # board pins for the arithmetic (imrec.bench.definition.Arithmetic); both empty for a plain board.
+    tuned: tuple[str, ...] = ()
+    arithmetic: Any = None
 
     @property
     def label(self) -> str:
@@ -76,10 +80,12 @@ def matrix(
     seeds: Sequence[int] | None = None,
     shard: tuple[int, int] | None = None,
     work_dir: Path | None = None,
+    tuned: dict[tuple[str, str], tuple[str, ...]] | None = None,
 ) -> list[Cell]:
     """The cells to run, in a fixed order (definition, method, seed as listed). ``only`` keeps those methods,
     ``seeds`` those seeds; ``shard=(i, n)`` then keeps the cells whose index in that list is ≡ i (mod n).
-    ``work_dir`` (one definition only) replaces the definition's ``output.work_dir``."""
+    ``work_dir`` (one definition only) replaces the definition's ``output.work_dir``. ``tuned`` maps (board,
+    method) to the overrides its tuning chose (imrec.bench.tuning.chosen)."""
     if work_dir is not None and len(definitions) != 1:
         raise ImrecError("--work-dir applies to one definition; give each definition its own output.work_dir")
     for d in definitions:
@@ -110,7 +116,8 @@ def matrix(
             for s in d.seeds:
                 if seeds and s not in seeds:
                     continue
-                cells.append(Cell(len(cells), d.board, m, s, cell_dir(d, m, s, work_dir), d.overrides))
+                cells.append(Cell(len(cells), d.board, m, s, cell_dir(d, m, s, work_dir), d.overrides,
+                                  tuple((tuned or {}).get((d.board, m.name), ())), d.arithmetic))
     if shard is not None:
         i, n = shard
         cells = [c for c in cells if c.index % n == i]
@@ -122,7 +129,9 @@ def cell_recipe(cell: Cell) -> Any:
     from ..config import load_recipe
 
     extra = [f"seeds=[{cell.seed}]", f"output_dir={json.dumps(str(cell.run_dir.parent))}"]
-    return load_recipe(cell.method.recipe, [*cell.overrides, *cell.method.overrides, *extra])
+    if cell.arithmetic is not None:
+        extra.append(f"deterministic={json.dumps(cell.arithmetic.deterministic)}")
+    return load_recipe(cell.method.recipe, [*cell.overrides, *cell.method.overrides, *cell.tuned, *extra])
 
 
 def _comparable(text: str) -> dict[str, Any]:
@@ -212,12 +221,16 @@ def _run(cell: Cell, recipe: Any, threads: int, reporter: Any) -> None:
         (cell.run_dir / "seeds").mkdir(parents=True, exist_ok=True)
         atomic_write_json(cell.run_dir / "overrides.json", list(recipe.overrides))
         atomic_write_text(cell.run_dir / "recipe.yaml", to_yaml(recipe))
-    previous = torch.get_num_threads()
+    previous = torch.get_num_threads(), torch.get_float32_matmul_precision()
+    if cell.arithmetic is not None:  # the board pins the arithmetic: its thread count wins over --threads
+        threads = cell.arithmetic.threads
+        torch.set_float32_matmul_precision(cell.arithmetic.float32_matmul_precision)
     torch.set_num_threads(threads)
     try:
         run_recipe(recipe, cell.run_dir, reporter or Reporter(enabled=False))
     finally:
-        torch.set_num_threads(previous)
+        torch.set_num_threads(previous[0])
+        torch.set_float32_matmul_precision(previous[1])
 
 
 def _worker_init(threads: int) -> None:
@@ -318,10 +331,39 @@ def definition_records(
 
     cells = list(only) if only is not None else matrix([defn], work_dir=work_dir)
     records, missing = [], []
+    configs: dict[str, Any] = {}
     for c in cells:
         if not c.done() or stale_reason(c) is not None:  # a cell of another recipe is never published as this one
             missing.append(c)
             continue
+        extra: dict[str, Any] = {}
+        if defn.arithmetic is not None:
+            extra["settings"] = cell_settings(c, defn.arithmetic)
+        if defn.tune is not None:
+            if c.method.name not in configs:
+                from .tuning import record_config
+
+                configs[c.method.name] = record_config(defn, c.method, work_dir)
+            extra["config"] = configs[c.method.name]
         records += seed_records(defn.board, c.method.name, c.run_dir, c.seed, defn.metrics,
-                                shown_dir=shown_path(c.run_dir, defn.base))
+                                shown_dir=shown_path(c.run_dir, defn.base), extra=extra)
     return merge(records), missing
+
+
+def cell_settings(cell: Cell, pinned: Any) -> dict[str, Any]:
+    """The arithmetic a finished cell ran with (its environment.json), checked against what the board pins: a
+    cell computed under other settings is an error, not a record."""
+    path = cell.run_dir / "environment.json"
+    try:
+        env = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ImrecError(f"{cell.label}: cannot read {path} ({exc}); the cell's settings are unknown") from None
+    ran = {"threads": env.get("threads"),
+           "deterministic": (env.get("determinism") or {}).get("torch.use_deterministic_algorithms"),
+           "float32_matmul_precision": env.get("float32_matmul_precision", "highest")}
+    want = pinned.describe()
+    if ran != want:
+        diff = ", ".join(f"{k} {ran[k]!r} (pinned {want[k]!r})" for k in want if ran[k] != want[k])
+        raise ImrecError(f"{cell.label}: {cell.run_dir} ran with {diff}; its values would not reproduce under "
+                         f"the board's settings. Delete that folder to recompute the cell")
+    return {**ran, "torch": env.get("torch"), "device": env.get("device")}

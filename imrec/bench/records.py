@@ -21,6 +21,9 @@ from ..errors import ImrecError
 from ..runs import atomic_write_text
 
 FIELDS = ("board", "method", "recipe", "dataset", "seed", "condition", "protocol", "metric", "value", "run_dir")
+# Written only by boards that use them: the pinned arithmetic the cell ran with, and the configuration tuning
+# chose for the method with the budget (docs/benchmarks.md).
+OPTIONAL = ("settings", "config")
 KEY = ("board", "method", "seed", "condition", "metric")
 
 
@@ -68,9 +71,11 @@ def seed_records(
     seed: int,
     metrics: Sequence[str] | None = None,
     shown_dir: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The records of one finished seed of a run directory (only ``metrics`` if given; else every numeric
-    metric). ``shown_dir`` is the ``run_dir`` string to store (default: the path as given)."""
+    metric). ``shown_dir`` is the ``run_dir`` string to store (default: the path as given); ``extra`` adds
+    :data:`OPTIONAL` fields to every record."""
     run_dir = Path(run_dir)
     recipe, dataset = _recipe_info(run_dir)
     path = run_dir / "seeds" / str(seed) / "test.json"
@@ -99,6 +104,7 @@ def seed_records(
                 "condition": condition, "protocol": protocol, "metric": metric,
                 "value": float(value) if math.isfinite(value) else None,
                 "run_dir": shown_dir if shown_dir is not None else str(run_dir),
+                **{k: v for k, v in (extra or {}).items() if k in OPTIONAL},
             })
     return out
 
@@ -148,7 +154,8 @@ def merge(*groups: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def dumps(records: Iterable[dict[str, Any]]) -> str:
     """JSONL text: sorted records, fields in :data:`FIELDS` order, one per line."""
-    lines = [json.dumps({k: rec[k] for k in FIELDS}, ensure_ascii=False) for rec in sorted(records, key=sort_key)]
+    lines = [json.dumps({**{k: rec[k] for k in FIELDS}, **{k: rec[k] for k in OPTIONAL if k in rec}},
+                        ensure_ascii=False) for rec in sorted(records, key=sort_key)]
     return "".join(line + "\n" for line in lines)
 
 

@@ -21,7 +21,7 @@ from .records import shown_path
 LABELS = {
     "acc2_non0": "Acc-2 (Non0)", "f1_non0": "F1 (Non0)", "acc2_has0": "Acc-2 (Has0)", "f1_has0": "F1 (Has0)",
     "acc7": "Acc-7", "acc5": "Acc-5", "acc3": "Acc-3", "mae": "MAE", "corr": "Corr", "acc": "Accuracy",
-    "f1_macro": "Macro F1", "f1_weighted": "Weighted F1", "loss": "loss",
+    "f1_macro": "Macro F1", "f1_weighted": "Weighted F1", "loss": "loss", "configuration": "Configuration",
 }
 # Default metric order when records alone decide (headline metrics first, as the field's tables).
 PREFERRED = ("acc2_non0", "f1_non0", "acc2_has0", "f1_has0", "acc7", "acc5", "acc3", "mae", "corr", "acc",
@@ -85,6 +85,15 @@ def view_from_definition(defn: Definition) -> BoardView:
              f"Seeds: {', '.join(str(s) for s in defn.seeds)}.",
              "Board-wide overrides (every method): "
              + (", ".join(code(o) for o in defn.overrides) if defn.overrides else "none") + "."]
+    if defn.arithmetic is not None:
+        a = defn.arithmetic
+        notes.append(f"Arithmetic pinned for every cell (and recorded in each record): {a.threads} torch "
+                     f"thread(s), deterministic algorithms {'on' if a.deterministic else 'off'}, float32 matmul "
+                     f"precision {a.float32_matmul_precision}.")
+    if defn.tune is not None:
+        notes.append(f"Tuning budget (every method): {defn.tune.trials} Optuna trials on VALID, seeds "
+                     f"{', '.join(str(s) for s in defn.tune.seeds)}, over each method's search space beside its "
+                     f"recipe; the configuration each row used is in the last table.")
     if defn.plots is not None:
         links = [f"[{label(m)}]({shown_path(defn.plots / f'{defn.board}_{m}.png', where)})" for m in defn.metrics]
         notes.append("Plots of metric vs missing rate: " + ", ".join(links) + ".")
@@ -193,7 +202,45 @@ def build_tables(records: Sequence[Mapping[str, Any]], view: BoardView) -> list[
         if not vals:
             raise ImrecError(f"board {view.board!r}: no records for metric {metric!r}")
         tables += _metric_tables(view, metric, vals)
-    return tables
+    config = _configuration_table(mine, view)
+    return tables + ([config] if config is not None else [])
+
+
+CONFIG_METRIC = "configuration"
+
+
+def _configuration_table(records: Sequence[Mapping[str, Any]], view: BoardView) -> Table | None:
+    """For a tuned board (records carrying ``config``): which configuration each row used, with the budget and
+    the arithmetic the cells were pinned to; None for a board without tuning."""
+    configs: dict[str, Any] = {}
+    settings: list[Any] = []
+    for r in records:
+        if "config" in r:
+            configs.setdefault(r["method"], r["config"])
+        if "settings" in r and r["settings"] not in settings:
+            settings.append(r["settings"])
+    if not configs:
+        return None
+    rows, budgets = [], []
+    for m in view.methods:
+        c = configs.get(m)
+        if c is None:
+            continue
+        budget = {k: v for k, v in c["budget"].items() if k != "space"}
+        if budget not in budgets:
+            budgets.append(budget)
+        (metric, value), = c["valid"].items()
+        rows.append((m, [Cell(" ".join(c["tuned"]) or "(recipe defaults)"), Cell(f"{metric} {value:.4f}"),
+                         Cell(str(c["trial"])), Cell(c["budget"]["space"])]))
+    caption = "Tuned on VALID only, the same budget for every method: " + "; ".join(
+        f"{b['trials']} trials, seeds {b['seeds']}, TPE seed {b['sampler_seed']}" for b in budgets)
+    caption += " (epoch caps and early stopping: the board-wide overrides)."
+    if settings:
+        caption += " Arithmetic of the cells: " + "; ".join(
+            f"{s['threads']} thread(s), deterministic {str(s['deterministic']).lower()}, float32 matmul "
+            f"{s['float32_matmul_precision']}, torch {s.get('torch')} on {s.get('device')}" for s in settings) + "."
+    return Table("configuration", CONFIG_METRIC, "Configuration of each row", caption,
+                 ["method", "tuned overrides", "best VALID", "trial", "search space"], rows)
 
 
 def _metric_tables(view: BoardView, metric: str, vals: stats.Values) -> list[Table]:

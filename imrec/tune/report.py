@@ -113,12 +113,19 @@ def write_outputs(study: Any, setup: TuneSetup, recipe_name: str) -> dict[str, A
     atomic_write_json(directory / "importances.json", imp)
     metric, direction = objective_of(setup)
     best = best_trial(study)
+    states = Counter(r["state"] for r in rows)
+    ran = states["COMPLETE"] + states["PRUNED"] + sum(1 for t in study.get_trials(deepcopy=False)
+                                                      if t.state.name == "FAIL" and "error" in t.user_attrs)
     summary = {
         "study": study.study_name, "storage": setup.storage, "recipe": str(setup.recipe_path),
         "overrides": list(setup.overrides), "objective": {"split": "valid", "metric": metric, "direction": direction},
         "budget": {"trials": setup.trials, "seed": setup.seed, "space": setup.space.describe()},
-        "states": dict(Counter(r["state"] for r in rows)),
+        "states": dict(states),
+        # The search is over: its budget ran and nothing is running or queued (another worker may still be).
+        "complete": ran >= setup.trials and not (states["RUNNING"] or states["WAITING"]),
         "best": None if best is None else {"trial": best.number, "value": best.value, "params": best.params,
+                                           "overrides": [override(p.key, best.params[p.key])
+                                                         for p in setup.space.params if p.key in best.params],
                                            "per_seed": best.user_attrs.get("per_seed"),
                                            "epochs": best.user_attrs.get("epochs"),
                                            "run_dir": best.user_attrs.get("run_dir"),

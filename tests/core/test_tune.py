@@ -20,7 +20,7 @@ from imrec.tune.space import SpaceError, check_recipe, load_space, space_from_di
 TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
 RECIPE = TESTS / "recipes" / "tiny_zero_fill.yaml"
-SPACE = TESTS / "recipes" / "tiny_tune_space.yaml"
+SPACE = TESTS / "recipes" / "tiny_zero_fill.space.yaml"
 BUDGET = ["train.phases.pretrain.epochs=1", "train.phases.recover.epochs=3"]
 
 
