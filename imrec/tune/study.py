@@ -80,8 +80,16 @@ def objective_of(setup: TuneSetup) -> tuple[str, str]:
 
 
 def _identity(setup: TuneSetup) -> dict[str, Any]:
-    return {"recipe": str(Path(setup.recipe_path).resolve()), "overrides": list(setup.overrides),
-            "space": setup.space.describe()}
+    """What makes two searches the same: the resolved recipe (not its path, so machines with checkouts in other
+    folders join one study), the fixed overrides and the space."""
+    import hashlib
+
+    from ..config import load_recipe
+
+    resolved = dict(load_recipe(setup.recipe_path, setup.overrides).resolved)
+    resolved.pop("output_dir", None)
+    digest = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()
+    return {"recipe": digest, "overrides": list(setup.overrides), "space": setup.space.describe()}
 
 
 def open_study(setup: TuneSetup) -> Any:
@@ -115,7 +123,8 @@ def open_study(setup: TuneSetup) -> Any:
         study.set_user_attr("imrec", ident)
     elif stored != ident:
         diff = [k for k in ident if stored.get(k) != ident[k]]
-        raise ImrecError(f"study {setup.study_name!r} in {setup.storage} is another search (its {', '.join(diff)} "
+        raise ImrecError(f"study {setup.study_name!r} in {setup.storage} is another search (its "
+                         f"{', '.join('resolved recipe' if k == 'recipe' else k for k in diff)} "
                          f"differ from this command's); resume it with the same recipe, overrides and space, or "
                          f"start a new one with --study NAME or --dir DIR")
     return study

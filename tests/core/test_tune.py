@@ -152,3 +152,26 @@ def test_space_errors_name_file_key_and_expectation(tmp_path):
     # Through the CLI: a clear error, no traceback, nothing run.
     code = main(["tune", str(RECIPE), "--space", str(bad), "--trials", "1", "--dir", str(tmp_path / "t")])
     assert code == 2 and not (tmp_path / "t").exists()
+
+
+@pytest.mark.slow
+def test_workers_share_one_study(tmp_path):
+    """--jobs 2: two processes draw trials from one SQLite study; the budget holds (up to one extra trial when
+    both start one at the same moment) and no run directory is used twice."""
+    out = subprocess.run([*_command(tmp_path / "t", 2)[:-4], "train.phases.recover.epochs=1", "--trials", "2",
+                          "--jobs", "2", "--dir", str(tmp_path / "t")], capture_output=True, text=True, env=_env(),
+                         cwd=REPO, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    trials = _study(tmp_path / "t").get_trials()
+    assert 2 <= len(trials) <= 3 and all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+    assert len({t.user_attrs["pid"] for t in trials}) == 2
+    assert len({t.user_attrs["run_dir"] for t in trials}) == len(trials)
+
+
+def test_resuming_with_another_search_is_refused(tmp_path, capsys):
+    tune_dir = str(tmp_path / "t")
+    assert main(["tune", str(RECIPE), "--space", str(SPACE), "--trials", "0", "--dir", tune_dir]) == 0
+    assert main(["tune", str(RECIPE), "train.phases.recover.epochs=2", "--space", str(SPACE), "--trials", "0",
+                 "--dir", tune_dir]) == 2
+    err = capsys.readouterr().err
+    assert "study 'tiny_zero_fill'" in err and "is another search (its resolved recipe, overrides differ" in err
