@@ -10,7 +10,10 @@ from imrec.runner import prepare
 from imrec.trainer import plan_phase
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPES = sorted((REPO / "recipes").rglob("*.yaml"))
+# A method's search space (docs/tuning.md) lives beside its recipe as <recipe stem>.space.yaml: not a recipe.
+SPACE_SUFFIX = ".space.yaml"
+RECIPES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if not p.name.endswith(SPACE_SUFFIX))
+SPACES = sorted([*(REPO / "recipes").rglob(f"*{SPACE_SUFFIX}"), *(REPO / "tests" / "recipes").glob(f"*{SPACE_SUFFIX}")])
 
 
 def test_recipes_exist():
@@ -79,3 +82,13 @@ def test_imrec_setting_differs_from_the_reference_only_where_it_says():
     assert own["model"]["encoder"] == ref["model"]["encoder"] and own["model"]["recoverer"] == ref["model"]["recoverer"]
     assert own["train"]["phases"][1]["reuse_forward"] is True
     assert "scheduler" not in own["train"]["phases"][1]["optimizers"]["main"]
+
+
+@pytest.mark.parametrize("path", SPACES, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_search_space_fits_its_recipe(path):
+    """Every shipped search space validates and loads its recipe at every bound and choice."""
+    from imrec.tune.space import check_recipe, load_space
+
+    recipe = path.with_name(path.name[: -len(SPACE_SUFFIX)] + ".yaml")
+    assert recipe.is_file(), f"{path}: no recipe {recipe.name} beside it"
+    check_recipe(load_space(path), recipe, [])

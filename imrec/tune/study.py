@@ -26,7 +26,7 @@ import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import ImrecError
 from .space import Space, override
@@ -216,10 +216,11 @@ def make_objective(setup: TuneSetup, study: Any) -> Any:
     from ..distributed import Single
     from ..errors import TrainingError
     from ..progress import Reporter
-    from ..runner import prepare, train_seed
+    from ..runner import prepare, set_determinism, train_seed
     from ..runs import atomic_write_json, atomic_write_text, seed_dir
 
     metric, direction = objective_of(setup)
+    mode = "min" if direction == "minimize" else "max"
 
     def objective(trial: Any) -> float:
         values = {p.key: p.suggest(trial) for p in setup.space.params}
@@ -231,8 +232,6 @@ def make_objective(setup: TuneSetup, study: Any) -> Any:
         recipe = load_recipe(setup.recipe_path, [*overrides, f"output_dir={json.dumps(str(run_dir.parent))}"])
         atomic_write_text(run_dir / "recipe.yaml", to_yaml(recipe))
         atomic_write_json(run_dir / "overrides.json", overrides)
-        from ..runner import set_determinism
-
         set_determinism(recipe.deterministic)
         prepared = prepare(recipe)
         # Tuning never evaluates TEST: the split is not even kept (a bug that reached it would fail loudly).
@@ -242,8 +241,8 @@ def make_objective(setup: TuneSetup, study: Any) -> Any:
         epochs: dict[str, dict[str, int]] = {}
         for s_idx, seed in enumerate(recipe.seeds):
             def report(event: dict[str, Any], s_idx: int = s_idx) -> None:
-                # Only phases selecting on the objective's metric are comparable to it.
-                if event["metric"] != metric or event["best"] is None:
+                # Only phases selecting on the objective's metric, in its direction, are comparable to it.
+                if event["metric"] != metric or event["mode"] != mode or event["best"] is None:
                     return
                 trial.report(float(event["best"]),
                              s_idx * SEED_STRIDE + event["phase_index"] * PHASE_STRIDE + event["epoch"])
