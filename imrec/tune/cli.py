@@ -42,10 +42,6 @@ def setup_from_args(args: argparse.Namespace) -> tuple[Any, str]:
     if bad:
         raise ImrecError(f"{bad[0]!r}: imrec tune places trial run directories itself; use --dir")
     recipe = load_recipe(args.recipe, overrides)
-    if recipe.eval.per_rate:
-        raise ImrecError(f"{args.recipe}: eval.per_rate trains one model per missing rate; imrec tune scores one "
-                         f"model per seed on VALID. Tune it with eval.per_rate=false (override "
-                         f"eval.per_rate=false), then run the chosen configuration per rate")
     space = load_space(args.space)
     check_recipe(space, Path(args.recipe), overrides)
     directory = Path(args.dir) if args.dir else Path(recipe.output_dir) / "tune" / recipe.name

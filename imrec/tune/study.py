@@ -72,6 +72,10 @@ def objective_of(setup: TuneSetup) -> tuple[str, str]:
     from ..runner import prepare
 
     recipe = load_recipe(setup.recipe_path, setup.overrides)
+    if recipe.eval.per_rate:
+        raise ImrecError(f"{setup.recipe_path}: eval.per_rate trains one model per missing rate; a tuning trial "
+                         f"scores one model per seed on VALID. Tune with the override eval.per_rate=false, then "
+                         f"run the chosen configuration per rate")
     prepared = prepare(recipe, load=False)
     last = recipe.train.phases[-1]
     metric = last.select.metric
