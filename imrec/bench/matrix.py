@@ -329,7 +329,15 @@ def definition_records(
     machine or the working directory."""
     from .records import merge, seed_records, shown_path
 
-    cells = list(only) if only is not None else matrix([defn], work_dir=work_dir)
+    if only is not None:
+        cells = list(only)
+    else:
+        tuned = None
+        if defn.tune is not None:  # a tuned method's cells ran with the chosen overrides: part of their recipe
+            from .tuning import chosen
+
+            tuned = {(defn.board, m.name): chosen(defn, m, work_dir) or () for m in defn.methods}
+        cells = matrix([defn], work_dir=work_dir, tuned=tuned)
     records, missing = [], []
     configs: dict[str, Any] = {}
     for c in cells:
