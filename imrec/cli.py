@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .boundary import DEBUG_ENV, report
-from .errors import ImrecError
+from .errors import ImrecError, Problem
 from .registry import KINDS
 
 # Columns of the results table, per task kind (every metric is still in the run directory).
@@ -138,13 +138,32 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Each recipe checked as written, then against its dataset's spec (modalities, K, task: read without
+    loading the arrays), as ``run --dry-run`` and the start of ``run`` check it. Data that is not there skips
+    the second part, with a note."""
     from .config import load_recipe
+    from .errors import DataNotFoundError, RecipeError
 
     failed = 0
     for path in args.recipes:
+        note = ""
         try:
-            load_recipe(path, args.set or ())
-            print(f"ok   {path}")
+            recipe = load_recipe(path, args.set or ())
+            from .runner import build_dataset, spec_problems
+
+            try:
+                spec = build_dataset(recipe).spec
+            except DataNotFoundError as exc:
+                spec = None
+                note = ("  (data not found, so the checks against its modalities and task were skipped: "
+                        + str(exc).splitlines()[0] + ")")
+            except ImrecError as exc:
+                raise RecipeError([Problem(str(path), "data", str(exc))]) from exc
+            if spec is not None:
+                problems = spec_problems(recipe, spec)
+                if problems:
+                    raise RecipeError(problems)
+            print(f"ok   {path}{note}")
         except ImrecError as exc:
             failed += 1
             print(f"FAIL {path}\n{exc}", file=sys.stderr)

@@ -19,7 +19,7 @@ The schema (``?`` = optional, with its default)::
       protocol?: {name: <protocol>, ...}   (the default of every phase that names none)
       select?: {metric: loss, mode: min}   (mode defaults to the metric's direction)
       phases:                     # at least one
-        - {name?: phase<i>, epochs, protocol?, early_stop?, select?, freeze?: [], init_from?: null,
+        - {name?: phase<i>, epochs, min_steps?: null, protocol?, early_stop?, select?, freeze?: [], init_from?: null,
            reuse_forward?: true, bypass?: [],
            optimizers: {<name>: {name: adam|adamw|sgd, lr, weight_decay?: 0, betas?: null, momentum?: 0,
                                  params?: <every configured slot, if it is the phase's only optimizer>}},
@@ -95,7 +95,7 @@ Mode = Literal["min", "max"]
 _TOP_KEYS = ("name", "description", "data", "model", "train", "eval", "seeds", "device", "deterministic",
              "output_dir", "log")
 _TRAIN_KEYS = ("batch_size", "eval_batch_size", "protocol", "select", "early_stop", "phases")
-_PHASE_KEYS = ("name", "epochs", "protocol", "early_stop", "select", "freeze", "init_from", "reuse_forward",
+_PHASE_KEYS = ("name", "epochs", "min_steps", "protocol", "early_stop", "select", "freeze", "init_from", "reuse_forward",
                "bypass", "optimizers", "steps")
 # Optional components a phase may run without (e.g. pre-training a plain fuser + head before the aligner exists).
 _BYPASSABLE = ("recoverer", "aligner")
@@ -173,6 +173,9 @@ class PhaseConfig:
     reuse_forward: bool = True
     select: SelectConfig = field(default_factory=SelectConfig)
     bypass: list[str] = field(default_factory=list)
+    # A budget in optimiser steps: the phase runs at least this many batches (its epoch count raised to reach
+    # them, early stopping held off until then), so one recipe fits 40 samples and 40,000 alike.
+    min_steps: int | None = None
 
 
 @dataclass
@@ -429,7 +432,8 @@ def _similar_recipe(path: Path) -> str | None:
 def _merge_extends(data: dict[str, Any], base: Path, file: str, chain: tuple[Path, ...]) -> dict[str, Any]:
     """``data`` merged over its ``extends`` parents (recursively), then its ``changes`` applied.
 
-    The parent's ``name`` is not inherited. ``changes`` is a list of override strings (the command-line syntax)
+    The parent's ``name`` and ``description`` are not inherited (a variant for other data would otherwise show
+    its parent's words). ``changes`` is a list of override strings (the command-line syntax)
     applied to the merged recipe: how a variant says exactly where it differs from its parent, including what
     a deep merge cannot say (``~train.phases.recover.steps.discriminator`` removes one step).
     """
@@ -456,6 +460,7 @@ def _merge_parent(data: dict[str, Any], base: Path, file: str, chain: tuple[Path
     parent = _read_mapping(parent_path, referrer=file)
     parent = _merge_extends(parent, parent_path.parent, str(parent_path), (*chain, resolved))
     parent.pop("name", None)
+    parent.pop("description", None)
     return deep_merge(parent, data)
 
 
@@ -749,6 +754,7 @@ class _Checker:
         earlier = list(names)
         names.append(name)
         epochs = self.get(p, "epochs", key, int, 1, check=_check_positive)
+        min_steps = self.get(p, "min_steps", key, int | None, None, check=_check_positive)
         if p.get("protocol") is not None:
             protocol = self.component(p["protocol"], f"train.phases.{name}.protocol", "protocol")
         else:
@@ -778,7 +784,7 @@ class _Checker:
         optimizers = self.optimizers(p["optimizers"], _join(key, "optimizers")) if "optimizers" in p else {}
         steps = self.steps(p["steps"], _join(key, "steps"), declared, optimizers) if "steps" in p else []
         return PhaseConfig(name, epochs, protocol, early_stop, freeze, init_from, optimizers, steps, reuse_forward,
-                           select, list(bypass) if isinstance(bypass, list) else [])
+                           select, list(bypass) if isinstance(bypass, list) else [], min_steps)
 
     def optimizers(self, value: Any, key: str) -> dict[str, OptimizerConfig]:
         if not isinstance(value, dict) or not value:
@@ -1247,6 +1253,7 @@ def _plain_phase(p: PhaseConfig) -> dict[str, Any]:
     return {
         "name": p.name,
         "epochs": p.epochs,
+        **({"min_steps": p.min_steps} if p.min_steps is not None else {}),  # written only when set
         "protocol": _plain_component(p.protocol),
         "early_stop": p.early_stop,
         "select": _plain_select(p.select),

@@ -76,6 +76,11 @@ class CheckpointError(ImrecError):
     """A checkpoint or resume file cannot be loaded: names the file, why, and what to do."""
 
 
+class DataNotFoundError(DataError):
+    """The data is not where the recipe points (as opposed to present but malformed): ``imrec validate`` then
+    skips the checks that need the dataset's spec, and says so."""
+
+
 class TrainingError(ImrecError):
     """Training cannot go on (e.g. a non-finite loss): names phase, step, epoch and loss term."""
 

@@ -89,23 +89,62 @@ def build_dataset(recipe: Recipe) -> Any:
 def prepare(recipe: Recipe, load: bool = True) -> Prepared:
     dataset = build_dataset(recipe)
     spec: DatasetSpec = dataset.spec
-    names = spec.names
+    problems: list[Problem] = []
+    train_conditions, eval_conditions, metrics, hib = _against_spec(recipe, spec, problems)
+    if problems:
+        raise RecipeError(problems)
     splits = dataset.load() if load else {}
     for part in ("train", "valid", "test") if load else ():
         if part not in splits:
             raise ImrecError(f"dataset {recipe.data.name!r} has no {part!r} split")
-    train_conditions, select_conditions = [], []
-    for i, phase in enumerate(recipe.train.phases):
-        cond = _single_condition(recipe, phase.protocol, names, f"train.phases.{phase.name}.protocol")
-        train_conditions.append(cond)
-        select_conditions.append(cond)
+    if load:
+        _check_usable(recipe, spec, splits)
+    return Prepared(spec, splits, train_conditions, list(train_conditions), eval_conditions, metrics, hib,
+                    pick_device(recipe.device))
+
+
+def spec_problems(recipe: Recipe, spec: DatasetSpec) -> list[Problem]:
+    """Every problem of ``recipe`` that needs only the dataset's ``spec`` (no arrays) — what ``prepare`` and
+    building the model check at the start of a run, and ``imrec validate`` / ``run --dry-run`` before it:
+    modality names in the protocols, rates reachable for K, one condition per training protocol, no condition
+    twice, metrics and selection metrics against the task, and the model built for the spec (head vs task)."""
+    problems: list[Problem] = []
+    _against_spec(recipe, spec, problems)
+    if not problems:
+        try:
+            build_model(spec, recipe.model, str(recipe.source or "<recipe>"))
+        except RecipeError as exc:
+            problems += exc.problems
+        except ImrecError as exc:
+            problems.append(Problem(str(recipe.source or "<recipe>"), "model", str(exc)))
+    return problems
+
+
+def _against_spec(recipe: Recipe, spec: DatasetSpec, problems: list[Problem]
+                  ) -> tuple[list[Condition], list[Condition], list[Any], dict[str, bool]]:
+    """Conditions and metrics of ``recipe`` for ``spec``; each problem is appended to ``problems``."""
+    file = str(recipe.source or "<recipe>")
+    names = spec.names
+    train_conditions: list[Condition] = []
+    for phase in recipe.train.phases:
+        key = f"train.phases.{phase.name}.protocol"
+        try:
+            train_conditions.append(_single_condition(recipe, phase.protocol, names, key))
+        except RecipeError as exc:
+            problems += exc.problems
+        except ImrecError as exc:
+            problems.append(Problem(file, key, str(exc)))
     eval_conditions: list[Condition] = []
     seen: set[str] = set()
     for i, cfg in enumerate(recipe.eval.conditions):
-        for cond in build_component("protocol", cfg).conditions(list(names)):
+        try:
+            conds = build_component("protocol", cfg).conditions(list(names))
+        except ImrecError as exc:
+            problems.append(Problem(file, f"eval.conditions.{i}", str(exc)))
+            continue
+        for cond in conds:
             if cond.name in seen:
-                raise RecipeError([Problem(str(recipe.source or "<recipe>"), f"eval.conditions.{i}",
-                                           f"condition {cond.name!r} appears twice")])
+                problems.append(Problem(file, f"eval.conditions.{i}", f"condition {cond.name!r} appears twice"))
             seen.add(cond.name)
             eval_conditions.append(cond)
     metric_names = recipe.eval.metrics or [DEFAULT_METRICS[spec.task.kind]]
@@ -115,21 +154,26 @@ def prepare(recipe: Recipe, load: bool = True) -> Prepared:
         entry = reg.resolve("metric", m)
         task = getattr(entry.factory, "task", None)
         if task is not None and task != spec.task.kind:
-            raise RecipeError([Problem(str(recipe.source or "<recipe>"), "eval.metrics",
-                                       f"metric {m!r} is for {task} but dataset {recipe.data.name!r} is "
-                                       f"{spec.task.kind}")])
+            problems.append(Problem(file, "eval.metrics", f"metric {m!r} is for {task} but dataset "
+                                    f"{recipe.data.name!r} is {spec.task.kind}"))
+            continue
         inst = entry.factory()
         metrics.append(inst)
         hib.update(getattr(inst, "higher_is_better", {}))
     hib["loss"] = False
     if recipe.eval.per_rate:
-        _check_per_rate(recipe, train_conditions, eval_conditions)
-    if all(isinstance(getattr(m, "higher_is_better", None), Mapping) for m in metrics):
-        _check_selection(recipe, spec, hib)  # only when every metric declares its keys (else: unknown at this time)
-    if load:
-        _check_usable(recipe, spec, splits)
-    return Prepared(spec, splits, train_conditions, select_conditions, eval_conditions, metrics, hib,
-                    pick_device(recipe.device))
+        try:
+            _check_per_rate(recipe, train_conditions, eval_conditions)
+        except RecipeError as exc:
+            problems += exc.problems
+    # Only when every metric declares its keys (else: unknown at this time).
+    if len(metrics) == len(metric_names) and all(isinstance(getattr(m, "higher_is_better", None), Mapping)
+                                                 for m in metrics):
+        try:
+            _check_selection(recipe, spec, hib)
+        except RecipeError as exc:
+            problems += exc.problems
+    return train_conditions, eval_conditions, metrics, hib
 
 
 RANDOM_PROTOCOL = "protocols.random"
@@ -215,7 +259,8 @@ def describe_plan(recipe: Recipe, prepared: Prepared, model: IMModel) -> str:
         lines.append(f"  {slot:<10} {recipe.model[slot].name:<28} {n:>10,} parameters")
     for phase in recipe.train.phases:
         plan = plan_phase(model, phase, str(recipe.source or "<recipe>"))
-        lines.append(f"phase {phase.name}: {phase.epochs} epochs, protocol {prepared.train_conditions[recipe.train.phases.index(phase)].name}, "
+        budget = f"{phase.epochs} epochs" + (f" or more, at least {phase.min_steps} optimiser steps" if phase.min_steps else "")
+        lines.append(f"phase {phase.name}: {budget}, protocol {prepared.train_conditions[recipe.train.phases.index(phase)].name}, "
                      f"early stop {phase.early_stop}, select {phase.select.metric}, frozen {phase.freeze or '-'}, "
                      f"bypassed {phase.bypass or '-'}")
         for s in plan.steps:

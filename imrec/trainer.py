@@ -218,6 +218,18 @@ def plan_phase(model: IMModel, phase: Any, source: str = "<recipe>", select_mode
     return PhasePlan(optimizers, steps, list(phase.freeze), need, schedulers)
 
 
+def phase_epochs(phase: Any, n_train: int, batch_size: int, shard: tuple[int, int] = (0, 1)) -> tuple[int, int]:
+    """``(epoch cap, epochs before early stopping may end the phase)`` of a phase on ``n_train`` training samples:
+    ``epochs`` and 0, or with ``min_steps`` both raised to the epochs that make at least that many optimiser steps
+    (batches per epoch as the loader makes them on this rank)."""
+    if not getattr(phase, "min_steps", None):
+        return phase.epochs, 0
+    per_rank = n_train // shard[1] if shard[1] > 1 else n_train
+    batches = max(1, math.ceil(per_rank / batch_size))
+    need = math.ceil(phase.min_steps / batches)
+    return max(phase.epochs, need), need
+
+
 def release_freed_memory() -> None:
     """Return heap memory the allocator keeps after frees to the operating system (glibc ``malloc_trim``;
     nothing elsewhere). glibc keeps freed blocks for reuse: after a training epoch that is about one batch's
@@ -538,7 +550,8 @@ class Trainer:
                                           f"{self._restart_fix()}") from None
                 resumed = None
             epoch = start_epoch
-            while not stopped and epoch < phase.epochs:
+            epochs, hold = phase_epochs(phase, len(self.splits["train"]), self.batch_size, self.shard)
+            while not stopped and epoch < epochs:
                 log = self._train_epoch(p_idx, phase, plan, epoch)
                 release_freed_memory()
                 valid = evaluate(self.model, self.splits["valid"], self.select_conditions[p_idx], self.seed,
@@ -560,8 +573,8 @@ class Trainer:
                     for sched in plan.schedulers.values():
                         step_scheduler(sched, value)
                 self._log(record)
-                self.reporter.epoch_end(phase.name, epoch, phase.epochs, log.losses, metric_name, value, improved)
-                stopped = phase.early_stop is not None and bad >= phase.early_stop
+                self.reporter.epoch_end(phase.name, epoch, epochs, log.losses, metric_name, value, improved)
+                stopped = phase.early_stop is not None and bad >= phase.early_stop and epoch + 1 >= hold
                 epoch += 1
                 self._save_state(p_idx, epoch, plan, best, bad, stopped)
                 if self.on_epoch is not None:
@@ -632,7 +645,7 @@ class Trainer:
         n_batches = math.ceil(len(order) / bs)
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
-        self.reporter.epoch_start(phase.name, epoch, phase.epochs, n_batches)
+        self.reporter.epoch_start(phase.name, epoch, phase_epochs(phase, len(split), bs, self.shard)[0], n_batches)
         for b, (full, mask, frames) in enumerate(iterate(masked, bs, order)):
             full = full.to(self.device)
             mask = mask.to(self.device)

@@ -186,8 +186,15 @@ def user_labels(where: str, labels: np.ndarray, spec: DatasetSpec) -> np.ndarray
         raise DataError(f"{where} has {int((~np.isfinite(labels)).sum())} non-finite values")
     if spec.task.kind == "classification":
         c = spec.task.num_classes or 0
-        if (labels != np.round(labels)).any() or (len(labels) and (labels.min() < 0 or labels.max() >= c)):
-            raise DataError(f"{where} must hold classification labels: whole numbers 0..{c - 1}")
+        fractional = int((labels != np.round(labels)).sum())
+        if fractional or (len(labels) and (labels.min() < 0 or labels.max() >= c)):
+            found = f"{fractional} are not whole numbers; " if fractional else ""
+            if len(labels):
+                found += f"they range from {labels.min():g} to {labels.max():g}"
+            hint = (" (1-based labels? subtract 1 so they start at 0)" if len(labels) and labels.min() >= 1
+                    and labels.max() == c else "")
+            raise DataError(f"{where} must hold classification labels, whole numbers 0..{c - 1} for "
+                            f"num_classes={c}, but {found}{hint}")
         return labels.astype(np.int64)
     return labels.astype(np.float32)
 

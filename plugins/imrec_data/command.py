@@ -1,4 +1,4 @@
-"""The ``imrec data`` command: ``get`` (download or copy, checksummed), ``verify``, ``info``."""
+"""The ``imrec data`` command: ``get`` (download or copy, checksummed), ``verify``, ``check`` (your own folder), ``info``."""
 
 from __future__ import annotations
 
@@ -46,6 +46,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--dir", dest="data_dir", metavar="DATA_DIR", help=f"data directory (default: ${ENV_VAR})")
     p.set_defaults(func=cmd_verify)
 
+    p = actions.add_parser("check", help="check your own npz or npy folder: every problem at once, a summary and "
+                                         "recommended settings; exit status 1 only on errors")
+    p.add_argument("folder", help="a data.npz folder (train.npz, valid.npz, test.npz) or data.npy folder (train/ …)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a loader parameter as your recipe will give it (value read as YAML), e.g. -p "
+                        "task=classification; repeatable")
+    p.add_argument("--batch-size", type=int, default=32, help="the training batch size to check the splits "
+                                                             "against (default 32, own_data.yaml's)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=cmd_check)
+
     p = actions.add_parser("info", help="load a dataset; print splits, shapes, label statistics, non-finite counts")
     p.add_argument("name", help="a registered dataset, e.g. mosi-bclstm, handwritten, synthetic")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
@@ -53,6 +64,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--dir", dest="data_dir", metavar="DATA_DIR", help=f"data directory (default: ${ENV_VAR})")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=cmd_info)
+
+
+def _console() -> Console:
+    """A console for tables: a terminal's own width; files and pipes get a wide one, so no table is crushed to
+    rich's default 80 columns (cells like shapes would be cut to "3138×…")."""
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
@@ -126,7 +144,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for r in results:
         style = "green" if r.status == "ok" else "red"
         table.add_row(r.bundle, r.name, Text(r.status, style=style), Text(r.detail))
-    console = Console()
+    console = _console()
     console.print(table)
     bad = [r for r in results if r.status != "ok"]
     if bad:
@@ -137,6 +155,62 @@ def cmd_verify(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+# ----------------------------------------------------------------------------------------------------- check
+def cmd_check(args: argparse.Namespace) -> int:
+    """Every problem of a user's npz/npy folder, a summary and recommended settings; 1 if any is an error."""
+    from .folder_check import check_folder
+
+    if args.batch_size < 1:
+        raise ImrecError(f"--batch-size must be >= 1, got {args.batch_size}")
+    report = check_folder(os.path.expanduser(args.folder), _params(args.param), args.batch_size)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return 1 if report.errors else 0
+    _print_check(report)
+    return 1 if report.errors else 0
+
+
+def _print_check(report: Any) -> None:
+    console = _console()
+    out = lambda text, style=None: console.print(text, style=style, soft_wrap=True, markup=False, highlight=False)
+    out(f"imrec data check {report.folder} (data.{report.format}, task {report.summary.get('task')})")
+    summary = report.summary
+    table = Table(title=Text("splits"))
+    for col in ("split", "n", *summary.get("modalities", []), "labels"):
+        table.add_column(col, no_wrap=True)
+    for split, s in summary.get("splits", {}).items():
+        cells = []
+        for m in summary.get("modalities", []):
+            e = s["modalities"].get(m)
+            text = "–" if e is None else "×".join(map(str, e["shape"]))
+            if e is not None and e.get("missing"):
+                text += f" ({100 * e['missing']:.0f}% missing)"
+            cells.append(text)
+        lab = s["labels"]
+        if "counts" in lab:
+            labels = " ".join(f"{c}:{n}" for c, n in lab["counts"].items())
+        elif lab:
+            labels = f"{lab['min']:.3g} … {lab['max']:.3g}, {lab['distinct']} distinct"
+        else:
+            labels = "–"
+        table.add_row(split, str(s["n"] if s["n"] is not None else "–"), *cells, labels)
+    console.print(table)
+    if summary.get("scales"):
+        scales = Table(title=Text("feature scales in TRAIN (before any standardisation)"))
+        for col in ("modality", "typical std", "median |mean|/std", "max/min feature std"):
+            scales.add_column(col, no_wrap=True)
+        for m, v in summary["scales"].items():
+            scales.add_row(m, f"{v['typical_std']:.3g}", f"{v['mean_over_std']:.3g}", f"{v['feature_std_ratio']:.3g}")
+        console.print(scales)
+    styles = {"error": "red", "warning": "yellow", "note": None}
+    for f in report.findings:
+        out(f"{f.level.upper()}: {f.where}: {f.message}", styles[f.level])
+    counts = {lvl: sum(f.level == lvl for f in report.findings) for lvl in ("error", "warning", "note")}
+    out(f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['note']} note(s)")
+    out("recommended: " + ", ".join(f"{k}: {v}" for k, v in report.recommended.items()))
+    out(("after fixing the errors: " if counts["error"] else "next: ") + report.command)
 
 
 # ------------------------------------------------------------------------------------------------------ info
@@ -208,7 +282,7 @@ def _fmt(x: Any) -> str:
 
 
 def _print_info(info: dict[str, Any]) -> None:
-    console = Console()
+    console = _console()
     task = info["task"]
     kind = task["kind"] + (f", {task['num_classes']} classes" if task["num_classes"] else "")
     features = Table(title=f"{info['name']} ({info['dataset']}): features")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imrec.errors import DataError
+from imrec.errors import DataError, DataNotFoundError
 from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
 
 from . import safe_pickle
@@ -143,7 +143,7 @@ class MMSA:
             return
         prefix = SHA256_PREFIXES.get((self.dataset or "", self.path.name))
         sums = "; ".join(f"{d} {f}: {p}" for (d, f), p in SHA256_PREFIXES.items())
-        raise DataError(
+        raise DataNotFoundError(
             f"{NAME}: MMSA pickle not found: {self.path}\n"
             f"  {RELEASE}. Download {self.path.name} and place it at that path, or give `path:` in the recipe"
             f" (the default is <data dir>/mmsa/<MOSI|MOSEI|SIMS>/<file>; data dir: {data_dir()}, set by "

@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from imrec.errors import DataError
+from imrec.errors import DataError, DataNotFoundError
 from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
 from imrec.loader import read_rows
 
@@ -96,7 +96,7 @@ class NpyFolder:
     def _files(self, split: str) -> dict[str, Path]:
         folder = self.folder / split
         if not folder.is_dir():
-            raise DataError(
+            raise DataNotFoundError(
                 f"{NAME}: split folder not found: {folder}. The folder must hold train/, valid/ and test/ "
                 f"sub-folders of .npy files (see docs/data.md, 'data.npy')."
             )

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from imrec.errors import DataError
+from imrec.errors import DataError, DataNotFoundError
 from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
 
 from .checks import SPLITS, check_splits, handle_nonfinite, task_options, user_ids, user_labels, user_present
@@ -101,9 +101,9 @@ class Npz:
         """Raise a DataError naming the absent split files."""
         missing = [str(p) for p in self.paths().values() if not p.is_file()]
         if missing:
-            raise DataError(
+            raise DataNotFoundError(
                 f"{NAME}: split files not found: {', '.join(missing)}. The folder must hold train.npz, valid.npz "
-                f"and test.npz (see docs/data.md, 'The npz format')."
+                f"and test.npz (see docs/data.md, section '`data.npz` — the format for your own features'; `imrec data check FOLDER` lists every problem at once)."
             )
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from imrec.errors import DataError
+from imrec.errors import DataError, DataNotFoundError
 
 ENV_VAR = "IMREC_DATA_DIR"
 DEFAULT_DATA_DIR = "~/.cache/imrec/data"
@@ -34,7 +34,7 @@ def data_dir_note() -> str:
 def missing_files_error(dataset: str, missing: list[Path], how_to_get: str, param: str = "root") -> DataError:
     """A DataError naming every file looked for, the variable to set and how to get the data."""
     listed = "\n".join(f"    {p}" for p in missing)
-    return DataError(
+    return DataNotFoundError(
         f"{dataset}: data not found; looked for:\n{listed}\n"
         f"  Data directory: {data_dir()} ({data_dir_note()}).\n"
         f"  To get it: {how_to_get}\n"

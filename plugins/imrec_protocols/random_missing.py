@@ -44,8 +44,8 @@ def check_rates(rates: Sequence[float], k: int) -> None:
             f"protocol {PROTOCOL!r}: missing rate{'s' if len(bad) > 1 else ''} "
             f"{', '.join(repr(float(r)) for r in bad)} cannot be reached with K = {k} modalities: every sample "
             f"keeps at least one, so the maximum is (K-1)/K = {top.numerator}/{top.denominator} "
-            f"= {float(top):.4f}. Use a rate <= {float(top)!r} (e.g. the reference's '0.7' is really "
-            f"{float(top)!r} for K = 3), or protocols.imder-batch to reproduce the reference's quotas."
+            f"= {float(top):.4f}. Use a rate <= {float(top)!r} (the reference's '0.7' for K = 3 is really "
+            f"2/3 = 0.6666666666666666), or protocols.imder-batch to reproduce the reference's quotas."
         )
 
 
