@@ -86,6 +86,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         recipe = load_recipe(args.recipe, args.overrides)
         run_dir = None
     if args.dry_run:
+        from .errors import RecipeError
+        from .runner import build_dataset, spec_problems
+
+        problems = spec_problems(recipe, build_dataset(recipe).spec)  # every problem at once, as validate
+        if problems:
+            raise RecipeError(problems)
         prepared = prepare(recipe, load=False)
         model = build_model(prepared.spec, recipe.model, str(recipe.source))
         print(describe_plan(recipe, prepared, model))
@@ -155,8 +161,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 spec = build_dataset(recipe).spec
             except DataNotFoundError as exc:
                 spec = None
-                note = ("  (data not found, so the checks against its modalities and task were skipped: "
-                        + str(exc).splitlines()[0] + ")")
+                found = str(exc).splitlines()[0].split(". ")[0]
+                note = f"  (checks against the data's modalities and task skipped: {found})"
             except ImrecError as exc:
                 raise RecipeError([Problem(str(path), "data", str(exc))]) from exc
             if spec is not None:

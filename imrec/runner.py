@@ -110,13 +110,12 @@ def spec_problems(recipe: Recipe, spec: DatasetSpec) -> list[Problem]:
     twice, metrics and selection metrics against the task, and the model built for the spec (head vs task)."""
     problems: list[Problem] = []
     _against_spec(recipe, spec, problems)
-    if not problems:
-        try:
-            build_model(spec, recipe.model, str(recipe.source or "<recipe>"))
-        except RecipeError as exc:
-            problems += exc.problems
-        except ImrecError as exc:
-            problems.append(Problem(str(recipe.source or "<recipe>"), "model", str(exc)))
+    try:
+        build_model(spec, recipe.model, str(recipe.source or "<recipe>"))
+    except RecipeError as exc:
+        problems += exc.problems
+    except ImrecError as exc:
+        problems.append(Problem(str(recipe.source or "<recipe>"), "model", str(exc)))
     return problems
 
 

@@ -2,11 +2,12 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from imrec.config import load_recipe
 from imrec.model import build_model
-from imrec.runner import prepare
+from imrec.runner import prepare, spec_problems
 from imrec.trainer import plan_phase
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,10 +26,25 @@ def test_recipes_exist():
             assert f"baselines/{method}_{data}.yaml" in names
 
 
+def _own_features(folder: Path, classification: bool) -> Path:
+    """A tiny npz folder for the own_data recipes: three modalities, one of them a sequence."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(exist_ok=True)
+    for split, n in (("train", 12), ("valid", 6), ("test", 6)):
+        y = rng.integers(0, 3, n) if classification else rng.normal(size=n)
+        np.savez(folder / f"{split}.npz", a=rng.normal(size=(n, 5)), b=rng.normal(size=(n, 3)),
+                 c=rng.normal(size=(n, 4, 2)), labels=y, ids=np.array([f"{split}{i}" for i in range(n)]))
+    return folder
+
+
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.relative_to(REPO / "recipes").as_posix())
-def test_recipe_validates_builds_and_plans(path, monkeypatch):
+def test_recipe_validates_builds_and_plans(path, monkeypatch, tmp_path):
     monkeypatch.setenv("IMREC_DATA_DIR", str(REPO / ".." / "shared" / "data"))
     recipe = load_recipe(path)
+    if recipe.data.name == "data.npz":  # the own_data recipes: the user's folder
+        folder = _own_features(tmp_path / "mine", recipe.data.kwargs.get("task") == "classification")
+        recipe = load_recipe(path, [f"data.folder={folder}"])
+        assert not spec_problems(recipe, prepare(recipe, load=False).spec)
     assert recipe.name == path.stem
     prepared = prepare(recipe, load=False)
     model = build_model(prepared.spec, recipe.model, str(path))
