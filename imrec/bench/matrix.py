@@ -234,10 +234,29 @@ def _run(cell: Cell, recipe: Any, threads: int, reporter: Any) -> None:
 
 
 def _worker_init(threads: int) -> None:
+    import signal
+
     import torch
 
     torch.set_num_threads(threads)
+    # Ctrl-C reaches the whole process group; the bench process alone handles it (and ends the workers), so
+    # workers print no KeyboardInterrupt of their own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's workers now (Ctrl-C or an error in the bench process). Cancelling futures is not enough: a
+    cell already handed to a worker runs to its end, and ``shutdown(wait=True)`` would wait for it — a worker
+    even survives its own KeyboardInterrupt (the executor's worker loop catches it and takes the next cell).
+    Terminating and joining the workers before ``shutdown`` lets the executor close its queues, so no semaphore
+    is left for the resource tracker to warn about. An interrupted cell resumes on the next ``bench run``."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        proc.join(timeout=30)
+    pool.shutdown(wait=True)
 
 
 def _exit_with_parent(poll_seconds: float = 1.0) -> None:
@@ -315,8 +334,7 @@ def run_matrix(
                     for fut in complete:
                         report(fut.result())
             except BaseException:
-                for fut in pending:
-                    fut.cancel()
+                _stop_workers(pool)  # the executor then fails every unfinished future (a cancel would race it)
                 raise
     return [results[c.index] for c in cells]
 

@@ -302,9 +302,9 @@ def _check_sizes(raw: dict[str, dict[str, np.ndarray]], labels: dict[str, np.nda
 
 
 def _batch_for(n_train: int) -> int:
-    """A batch size giving at least ~8 steps per epoch on small data (a power of two, 4..32)."""
+    """A batch size giving at least ~4 steps per epoch on small data (a power of two, 4..32)."""
     b = 32
-    while b > 4 and math.ceil(n_train / b) < 8:
+    while b > 4 and math.ceil(n_train / b) < 4:
         b //= 2
     return b
 
@@ -477,8 +477,6 @@ def _recommend(report: Report, folder: Path, fmt: str, names: list[str], labels:
     report.recommended = rec
     recipe = "recipes/own_data.yaml" if kind == "classification" else "recipes/own_data_regression.yaml"
     parts = [f"imrec run {recipe}" + (" data.name=npy" if fmt == "npy" else "") + f" data.folder={folder}"]
-    if kind == "classification" and rec.get("num_classes") and "labels" not in rec:
-        parts.append(f"data.num_classes={rec['num_classes']}")
     if "batch_size" in rec:
         parts.append(f"train.batch_size={rec['batch_size']}")
     if "nonfinite" in rec:

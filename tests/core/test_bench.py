@@ -269,3 +269,46 @@ def _alive(pid):
             return fh.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return True
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_the_bench_and_its_workers_without_leaks(tmp_path):
+    """Ctrl-C (SIGINT to the whole process group) while two cells train: the bench exits 130 at once with one
+    line, its workers end (a worker would otherwise survive its KeyboardInterrupt and train its cell on, and the
+    bench wait for it), and no 'leaked semaphore' warning or traceback is printed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    slow = yaml.safe_load(TINY.read_text())
+    slow["overrides"] = [o for o in slow["overrides"] if "recover.epochs" not in o] + [
+        "train.phases.recover.epochs=500", "train.phases.recover.early_stop=null"]
+    slow["methods"] = [{**m, "recipe": str((TINY.parent / m["recipe"]).resolve())} for m in slow["methods"]]
+    slow["output"] = {"work_dir": str(tmp_path / "work")}
+    definition = tmp_path / "slow.yaml"
+    definition.write_text(yaml.safe_dump(slow))
+    env = dict(os.environ, IMREC_LOAD_PLUGINS="")
+    bench = subprocess.Popen([sys.executable, "-m", "imrec", "bench", "run", str(definition), "--jobs", "2"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        locks = []
+        while time.time() < deadline and len(locks) < 2:
+            locks = sorted((tmp_path / "work").glob("*/seed-*/.lock"))
+            time.sleep(0.1)
+        assert len(locks) == 2, "two cells should be running"
+        time.sleep(0.5)
+        pids = [json.loads(p.read_text())["pid"] for p in locks]
+        os.killpg(bench.pid, signal.SIGINT)
+        _, err = bench.communicate(timeout=60)
+    finally:
+        if bench.poll() is None:
+            os.killpg(bench.pid, signal.SIGKILL)
+            bench.wait()
+    assert bench.returncode == 130, err
+    assert "leaked semaphore" not in err and "Traceback" not in err, err
+    assert "imrec: interrupted" in err
+    assert not [p for p in pids if _alive(p)], "bench workers outlived the interrupt"
