@@ -557,7 +557,7 @@ def test_extends_deep_merges_over_a_chain(tmp_path):
                                             "seeds": [7]})
     r = load_recipe(child)
     assert r.name == "child"                 # the parents' name is not inherited
-    assert r.description == "parent"
+    assert r.description == ""              # nor its description: it described the parent's experiment
     assert r.model["recoverer"].kwargs == {"steps": 4, "noise": 0.3}   # mappings merge recursively
     assert r.model["aligner"] is None                                  # explicit null sets null
     assert r.seeds == [7]                                              # lists replace
