@@ -228,3 +228,30 @@ def task_options(dataset: str, task: str, num_classes: int | None, nonfinite: st
     if num_classes is not None and int(num_classes) < 2:
         raise DataError(f"{dataset}: num_classes must be at least 2, got {num_classes}")
     return None if num_classes is None else int(num_classes)
+
+
+def warn_label_traps(dataset: str, splits: Mapping[str, Split], spec: DatasetSpec, num_classes_given: bool) -> None:
+    """Warn (``DataWarning``) about labels that load but are probably not what the user meant: whole numbers with
+    few values under ``task: regression`` (classes trained as a regression), and, with the class count taken
+    from the labels, 1-based labels (class 0 empty: C + 1 classes) or classes no split holds."""
+    labels = [s.labels for s in splits.values() if len(s.labels)]
+    if not labels:
+        return
+    every = np.concatenate(labels)
+    values = np.unique(every)
+    if spec.task.kind == "regression":
+        if len(values) <= 20 and np.all(values == np.round(values)):
+            warnings.warn(f"{dataset}: task is regression but the labels are {len(values)} whole numbers "
+                          f"({', '.join(f'{v:g}' for v in values[:8])}{', …' if len(values) > 8 else ''}); if they "
+                          f"are classes, set task: classification", DataWarning, stacklevel=3)
+        return
+    if num_classes_given:
+        return
+    c = spec.task.num_classes or 0
+    empty = sorted(set(range(c)) - set(values.tolist()))
+    if empty == [0]:
+        warnings.warn(f"{dataset}: class labels run 1..{c - 1} (1-based?): class 0 has no sample, so they load as "
+                      f"{c} classes; subtract 1 so they start at 0", DataWarning, stacklevel=3)
+    elif empty:
+        warnings.warn(f"{dataset}: classes {', '.join(map(str, empty[:8]))} of 0..{c - 1} have no sample in any "
+                      f"split; renumber the classes without gaps", DataWarning, stacklevel=3)

@@ -222,8 +222,11 @@ def _check_loader(folder: Path, fmt: str, params: dict[str, Any], report: Report
             report.add("error", f"data.{fmt} loader", str(exc))
         except TypeError as exc:  # a parameter the loader does not take
             report.add("error", f"data.{fmt} parameters", str(exc))
+    # The label traps the loader warns about are reported below with more detail: not twice.
+    own = ("task is regression but the labels", "(1-based?)", "have no sample in any split")
     for w in caught:
-        report.add("warning", f"data.{fmt} loader", str(w.message))
+        if not any(o in str(w.message) for o in own):
+            report.add("warning", f"data.{fmt} loader", str(w.message))
 
 
 def _check_labels(labels: dict[str, np.ndarray], task: str, num_classes: int | None, report: Report) -> str | None:

@@ -30,7 +30,7 @@ from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
 from imrec.loader import read_rows
 
 from .checks import (SPLITS, check_splits, count_nonfinite, handle_nonfinite, task_options, user_ids, user_labels,
-                     user_present)
+                     user_present, warn_label_traps)
 from .paths import resolve
 from .standardize import standardize_mode, standardize_splits
 
@@ -159,6 +159,7 @@ class NpyFolder:
         """Open (memory-map) and validate every split."""
         spec = self.spec
         splits = check_splits(NAME, {s: self._split(s, spec) for s in SPLITS}, spec)
+        warn_label_traps(NAME, splits, spec, self.num_classes is not None)
         return standardize_splits(splits, self.standardize, spec.names)
 
     def _split(self, split: str, spec: DatasetSpec) -> Split:

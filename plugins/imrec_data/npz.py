@@ -26,7 +26,8 @@ import numpy as np
 from imrec.errors import DataError, DataNotFoundError
 from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
 
-from .checks import SPLITS, check_splits, handle_nonfinite, task_options, user_ids, user_labels, user_present
+from .checks import (SPLITS, check_splits, handle_nonfinite, task_options, user_ids, user_labels, user_present,
+                     warn_label_traps)
 from .paths import resolve
 from .standardize import standardize_mode, standardize_splits
 
@@ -168,7 +169,9 @@ class Npz:
         """Read and validate every split."""
         spec = self.spec
         splits = {s: self._split(s, p, spec) for s, p in self.paths().items()}
-        return standardize_splits(check_splits(NAME, splits, spec), self.standardize, spec.names)
+        splits = check_splits(NAME, splits, spec)
+        warn_label_traps(NAME, splits, spec, self.num_classes is not None)
+        return standardize_splits(splits, self.standardize, spec.names)
 
     def _split(self, split: str, path: Path, spec: DatasetSpec) -> Split:
         try:

@@ -139,3 +139,15 @@ def test_npy_folder(tmp_path, capsys, fmt):
 def test_not_a_data_folder(tmp_path, capsys):
     rc, out = check(capsys, tmp_path)
     assert rc == 2 and "neither an npz folder" in out and "Traceback" not in out
+
+
+def test_the_loader_itself_warns_about_label_traps(tmp_path):
+    """`imrec run` on such data is not silent either: the loader warns (DataWarning) as it loads."""
+    from imrec_data.checks import DataWarning
+    from imrec_data.npz import Npz
+
+    with pytest.warns(DataWarning, match="task is regression but the labels are 3 whole numbers"):
+        Npz(str(write(tmp_path / "ints"))).load()
+    matlab = write(tmp_path / "matlab", labels=lambda n: np.arange(n) % 3 + 1)
+    with pytest.warns(DataWarning, match=r"1\.\.3 \(1-based\?\): class 0 has no sample, so they load as 4 classes"):
+        Npz(str(matlab), task="classification").load()
