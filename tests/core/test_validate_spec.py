@@ -42,7 +42,7 @@ def test_inherited_recipe_fails_validate_with_every_spec_problem(tmp_path, capsy
         err = capsys.readouterr().err
         assert "missing rate 0.7 cannot be reached with K = 3" in err
         assert "unknown modality 'pix'" in err and "modalities are: a, b, c" in err
-        assert "train.phases.recover.select.metric: 'acc' is not computed for this regression dataset" in err
+        assert "train.phases.recover.select.metric: 'acc' is not computed for this regression task" in err
         assert "head rohydr.classification predicts a classification target" in err
         assert "Traceback" not in err
 
