@@ -76,7 +76,12 @@ def best_recipe_text(study: Any, setup: TuneSetup, recipe_name: str, where: Path
             f"{best.number}, VALID {metric} = {best.value:.6g} ({direction[:3]}; mean over seeds "
             f"{sorted(int(s) for s in best.user_attrs.get('per_seed', {}))}).\n"
             f"# Written by `imrec tune`; TEST was not evaluated. Run it: imrec run {where.name}\n")
-    body = yaml.safe_dump({"extends": parent, "name": f"{recipe_name}_tuned", "changes": changes},
+    # ``description`` is not inherited through ``extends`` (docs/recipes.md): carry the tuned recipe's over.
+    from ..config import load_recipe
+
+    description = load_recipe(setup.recipe_path, list(setup.overrides)).description
+    body = yaml.safe_dump({"extends": parent, "name": f"{recipe_name}_tuned", "description": description,
+                           "changes": changes},
                           sort_keys=False, allow_unicode=True, width=120)
     return head + body
 
