@@ -1,22 +1,24 @@
 """imrec — incomplete multimodal learning: recover missing modalities, from YAML recipes."""
 
+from __future__ import annotations
+
+from typing import Any
+
 from .hookspecs import hookimpl
-from .interfaces import (
-    Batch,
-    DatasetSpec,
-    ModalitySpec,
-    Output,
-    Split,
-    TaskSpec,
-)
 
 __version__ = "0.1.0"
 
-# The Python API (docs/api.md), imported on first use: `import imrec` stays light.
+# The data types and the Python API (docs/api.md) are imported on first use (PEP 562), so `import imrec` (every
+# CLI command, every plugin's `from imrec import hookimpl`) stays light: see "Lazy imports" in docs/architecture.md.
+_INTERFACES = ("Batch", "DatasetSpec", "ModalitySpec", "Output", "Split", "TaskSpec")
 _API = {"run": "api", "RunResult": "api", "load": "predict", "Predictor": "predict", "Prediction": "predict"}
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
+    if name in _INTERFACES:
+        from . import interfaces
+
+        return getattr(interfaces, name)
     if name in _API:
         import importlib
 

@@ -7,14 +7,19 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Sequence
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .boundary import DEBUG_ENV, report
 from .errors import ImrecError, Problem
 from .registry import KINDS
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+# Lazy imports: this module is imported by every command, `imrec --help` included. It, and every module a
+# command's `register`/parser code imports, must not import torch, numpy or rich at module level: commands import
+# what they need inside their handler (cmd_*). docs/architecture.md, "Lazy imports", says how plugins do the same.
 
 # Columns of the results table, per task kind (every metric is still in the run directory).
 TABLE_METRICS = {
@@ -35,28 +40,51 @@ def _fmt_cell(metric: str, stats: dict[str, Any]) -> str:
     return text
 
 
+def show_condition(name: str) -> str:
+    """A condition as the bench tables print it: ``random/mr=0.6666666666666666`` → ``random/mr=0.67``."""
+    head, sep, rate = name.rpartition("mr=")
+    try:
+        return f"{head}{sep}{float(rate):.2f}" if sep else name
+    except ValueError:
+        return name
+
+
 def results_table(summary: dict[str, Any], task: str | None = None, split: str = "test") -> Table:
+    from rich.table import Table
+
     conditions = summary["conditions"]
     order = summary.get("conditions_order") or list(conditions)
     present = {m for c in conditions.values() for m in c}
     if task is None:
         task = "classification" if "acc" in present else "regression"
     cols = [m for m in TABLE_METRICS[task] if m in present]
-    if "recovery_mse" in present:
-        cols.append("recovery_mse")
+    cols += [m for m in ("recovery_mse", "recovery_mse_zero") if m in present]
     n = len(summary.get("seeds", []))
-    table = Table(title=f"{summary.get('recipe', '')} — {split.upper()}, mean ± std over {n} seed{'s' if n != 1 else ''} "
-                        f"(ddof={summary.get('ddof', 1)}; accuracies ×100)")
+    spread = (f"mean ± std over {n} seeds (ddof={summary.get('ddof', 1)}; " if n != 1
+              else "1 seed (no std; ")
+    table = Table(title=f"{summary.get('recipe', '')} — {split.upper()}, {spread}accuracies ×100)")
     table.add_column("condition")
     for c in cols:
-        table.add_column(c, justify="right")
+        table.add_column("recovery_mse of zero-fill" if c == "recovery_mse_zero" else c, justify="right")
     for cond in order:
         row = conditions.get(cond, {})
-        table.add_row(cond, *[_fmt_cell(m, row.get(m, {})) for m in cols])
+        table.add_row(show_condition(cond), *[_fmt_cell(m, row.get(m, {})) for m in cols])
+    notes = [f"{show_condition(c).rpartition('=')[2]} = {c.rpartition('=')[2]}" for c in order
+             if show_condition(c) != c and float(show_condition(c).rpartition("=")[2]) != float(c.rpartition("=")[2])]
+    captions = []
+    if notes:
+        captions.append("missing rates shown to 2 decimals: " + ", ".join(dict.fromkeys(notes)))
+    if "recovery_mse" in cols:
+        captions.append("recovery_mse: recovered vs true tokens of the missing modalities; zero-fill's is the same "
+                        "error for all-zero tokens (no recovery), its scale")
+    if captions:
+        table.caption = "; ".join(captions)
     return table
 
 
 def _console() -> Console:
+    from rich.console import Console
+
     console = Console()
     # Files and pipes get the whole table, not one wrapped to a default 80 columns.
     return console if console.is_terminal else Console(width=200)
@@ -73,9 +101,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.recipe and not args.recipe.endswith((".yaml", ".yml")):
             args.overrides = [args.recipe, *args.overrides]
-        if args.overrides or args.log:
-            raise ImrecError("--resume continues a run exactly as it started: overrides are not allowed (nor "
-                             "--log: the run's recipe.yaml says what it logs to)")
+        if args.overrides or args.log or args.device:
+            raise ImrecError("--resume continues a run exactly as it started: overrides (and --device) are not "
+                             "allowed (nor --log: the run's recipe.yaml says what it logs to)")
         recipe = resume_recipe(Path(args.resume))
         run_dir = Path(args.resume)
     else:
@@ -83,8 +111,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise ImrecError("imrec run needs a recipe file (e.g. recipes/quickstart.yaml) or --resume RUN_DIR")
         if args.log:  # experiment trackers: the same as the override log=[...]
             args.overrides = [*args.overrides, f"log=[{', '.join(args.log)}]"]
-        recipe = load_recipe(args.recipe, args.overrides)
+        # --device is the override device=…: recorded in the run like any other.
+        recipe = load_recipe(args.recipe, [*args.overrides, *([f"device={args.device}"] if args.device else [])])
         run_dir = None
+    choice = use_threads(args.threads, recipe.threads, show=not args.quiet and not args.dry_run)
     if args.dry_run:
         from .errors import RecipeError
         from .runner import build_dataset, spec_problems
@@ -95,6 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         prepared = prepare(recipe, load=False)
         model = build_model(prepared.spec, recipe.model, str(recipe.source))
         print(describe_plan(recipe, prepared, model))
+        print(choice.describe())
         return 0
     dist = from_environment()
     try:
@@ -109,10 +140,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def use_threads(flag: int | None, recipe_threads: int | None = None, show: bool = True, **kwargs: Any) -> Any:
+    """Choose (imrec.threads.resolve_threads), apply and, with ``show``, print on stderr the CPU thread count of
+    this process, with a warning when the cores are busy. Every command that computes with torch calls this."""
+    from .threads import apply_threads, resolve_threads
+
+    choice = resolve_threads(flag, recipe_threads, **kwargs)
+    apply_threads(choice)
+    main_process = os.environ.get("RANK", "0") == "0"  # torchrun: one line, not one per worker
+    if show and main_process:
+        print(choice.describe(), file=sys.stderr, flush=True)
+        if choice.warning():
+            print(choice.warning(), file=sys.stderr, flush=True)
+    return choice
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .runner import evaluate_run
+    from .runner import evaluate_run, resume_recipe
     from .runs import atomic_write_json
 
+    use_threads(args.threads, resume_recipe(Path(args.run_dir)).threads)
     result = evaluate_run(Path(args.run_dir), args.split, args.rates, args.device, args.set or ())
     if args.out:
         atomic_write_json(Path(args.out), result)
@@ -151,10 +198,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .errors import DataNotFoundError, RecipeError
 
     failed = 0
-    for path in args.recipes:
+    # `imrec validate R… key=value…`, as `run` and `cat` take overrides; --set remains for the same thing.
+    recipes = [a for a in args.recipes if "=" not in a and not a.startswith("~")]
+    overrides = [*(a for a in args.recipes if a not in recipes), *(args.set or ())]
+    if not recipes:
+        raise ImrecError("imrec validate needs at least one recipe file (overrides such as a.b=1 follow them)")
+    for path in recipes:
         note = ""
         try:
-            recipe = load_recipe(path, args.set or ())
+            recipe = load_recipe(path, overrides)
             from .runner import build_dataset, spec_problems
 
             try:
@@ -186,6 +238,9 @@ def cmd_cat(args: argparse.Namespace) -> int:
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import plugin_info
 
+    from rich.console import Console
+    from rich.table import Table
+
     info = plugin_info()
     if args.json:
         print(json.dumps(info, indent=2))
@@ -214,6 +269,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         close = suggest(args.kind, list(KINDS))
         raise ImrecError(f"unknown kind {args.kind!r}" + (f"; did you mean {close!r}?" if close else "")
                          + f" Kinds: {', '.join(KINDS)}")
+    from rich.console import Console
+    from rich.table import Table
+
     entries = get_registry().entries(kind)
     if args.json:
         print(json.dumps([{"name": e.name, "plugin": e.plugin, "summary": e.summary} for e in entries], indent=2))
@@ -225,6 +283,28 @@ def cmd_list(args: argparse.Namespace) -> int:
         table.add_row(e.name, e.plugin, e.summary)
     Console().print(table)
     return 0
+
+
+def cmd_completion(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .completion import script
+
+    sys.stdout.write(script(args.shell, parser))
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    from . import __version__
+
+    print(f"imrec {__version__}")
+    return 0
+
+
+def _device_threads(p: argparse.ArgumentParser, command: str) -> None:
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the recipe's device)"
+                   + ("; recorded in the run as the override device=…" if command == "run" else ""))
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads for torch (default: $IMREC_THREADS, else the recipe's threads, else "
+                        "$OMP_NUM_THREADS, else the physical cores the load average leaves free; printed at start)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--log", action="append", metavar="LOGGER",
                    help="also log to an experiment tracker: tensorboard or mlflow (repeatable; `imrec list logger`)")
+    _device_threads(p, "run")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("eval", help="score a finished run's models on VALID (or another split) under chosen "
@@ -253,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="valid", help="split to score (default valid)")
     p.add_argument("--rates", type=float, nargs="+", metavar="MR",
                    help="random missing rates to score at (default: the recipe's evaluation conditions)")
-    p.add_argument("--device", help="device (default: the recipe's)")
+    _device_threads(p, "eval")
     p.add_argument("--set", action="append", metavar="OVERRIDE",
                    help="an inference setting of the trained model, model.<key>=<value> (repeatable), "
                         "e.g. model.recoverer.sample_steps=20; weights are not retrained")
@@ -271,7 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("validate", help="validate recipes (every problem, with file and key)")
-    p.add_argument("recipes", nargs="+")
+    p.add_argument("recipes", nargs="+", metavar="RECIPE|OVERRIDE",
+                   help="recipe files, then overrides applied to each (a.b=value, ~a.b, recoverer=other.name)")
     p.add_argument("--set", action="append", metavar="OVERRIDE", help="an override to apply to each recipe")
     p.set_defaults(func=cmd_validate)
 
@@ -279,6 +361,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe")
     p.add_argument("overrides", nargs="*")
     p.set_defaults(func=cmd_cat)
+
+    p = sub.add_parser("version", help="print imrec's version (as --version does)")
+    p.set_defaults(func=cmd_version)
+
+    p = sub.add_parser("completion", help="print a shell completion script: eval \"$(imrec completion bash)\" in "
+                                          "~/.bashrc (or zsh in ~/.zshrc)")
+    p.add_argument("shell", choices=("bash", "zsh"))
+    p.set_defaults(func=lambda args: cmd_completion(args, parser))
 
     p = sub.add_parser("plugins", help="list loaded plugins: version, hooks, components")
     p.add_argument("--json", action="store_true")
@@ -320,11 +410,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 0
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("imrec: interrupted", file=sys.stderr)
+        _print_resume(exc)
         return 130
     except Exception as exc:  # the one error boundary: a message, never a traceback (unless asked for)
-        return report(exc)
+        code = report(exc)
+        _print_resume(exc)
+        return code
+
+
+def _print_resume(exc: BaseException) -> None:
+    # Set by whatever had created a run directory before failing (imrec.runner.run_recipe, imrec bench run).
+    command = getattr(exc, "imrec_resume_command", None)
+    if command:
+        print(f"imrec: continue with: {command}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ When = Literal["always", "missing"]
 Mode = Literal["min", "max"]
 
 _TOP_KEYS = ("name", "description", "data", "model", "train", "eval", "seeds", "device", "deterministic",
-             "output_dir", "log")
+             "output_dir", "log", "threads")
 _TRAIN_KEYS = ("batch_size", "eval_batch_size", "protocol", "select", "early_stop", "phases")
 _PHASE_KEYS = ("name", "epochs", "min_steps", "protocol", "early_stop", "select", "freeze", "init_from", "reuse_forward",
                "bypass", "optimizers", "steps")
@@ -226,6 +226,9 @@ class Recipe:
     overrides: list[str] = field(default_factory=list, compare=False)
     # Experiment trackers fed alongside the run directory (``log: [tensorboard]``); off by default.
     log: list[ComponentConfig] = field(default_factory=list)
+    # CPU threads for `imrec run`/`eval` (imrec.threads; --threads and $IMREC_THREADS win); None = the default.
+    # How fast, not what is computed: not part of the experiment's identity.
+    threads: int | None = field(default=None, compare=False)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -677,10 +680,11 @@ class _Checker:
         deterministic = self.get(top, "deterministic", "", bool, True)
         output_dir = self.get(top, "output_dir", "", str, "runs", check=_non_empty)
         log = self.loggers(top.get("log"))
+        threads = self.get(top, "threads", "", int | None, None, check=_check_threads)
         if self.problems or data_cfg is None or train is None:
             return None
         recipe = Recipe(name, description, source, data_cfg, model, train, evaluation, seeds, device, deterministic,
-                        output_dir, overrides=overrides, log=log)
+                        output_dir, overrides=overrides, log=log, threads=threads)
         recipe.resolved = _plain_recipe(recipe)
         return recipe
 
@@ -993,6 +997,10 @@ def _check_name(v: str) -> str | None:
                                            "(starting with a letter or digit)")
 
 
+def _check_threads(v: int | None) -> str | None:
+    return None if v is None or v >= 1 else f"threads must be ≥ 1 (or null for the default), got {v}"
+
+
 def _check_device(v: str) -> str | None:
     return None if _DEVICE_RE.match(v) else f"unknown device {short_repr(v)}; use auto, cpu, cuda or cuda:N"
 
@@ -1299,4 +1307,6 @@ def _plain_recipe(r: Recipe) -> dict[str, Any]:
         "output_dir": r.output_dir,
         # Only when set: recipes without trackers resolve exactly as before (bench cells compare recipe.yaml).
         **({"log": [_plain_component(c) for c in r.log]} if r.log else {}),
+        # Written only when set, so recipes (and run directories) that never chose threads read as before.
+        **({"threads": r.threads} if r.threads is not None else {}),
     }

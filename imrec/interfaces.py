@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
-import torch
-from torch import Tensor
+
+if TYPE_CHECKING:  # annotations only: the data side (datasets, protocols, metrics, the CLI) runs without torch
+    import torch
+    from torch import Tensor
 
 TaskKind = Literal["regression", "classification"]
 

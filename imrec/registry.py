@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
+import importlib.util
 import inspect
+import re
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .errors import PluginError, UnknownComponentError
@@ -22,17 +28,55 @@ KINDS: dict[str, str] = {
 }
 
 
+_LAZY_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
 @dataclass(frozen=True)
 class Entry:
+    """One registered component. ``target`` is the factory, or ``"package.module:Name"`` for one imported on
+    first use (``factory``): `imrec plugins` and `imrec list` then run without importing the component's
+    module (and torch)."""
+
     kind: str
     name: str
-    factory: Callable[..., Any]
+    target: Callable[..., Any] | str
     plugin: str
 
     @property
+    def factory(self) -> Callable[..., Any]:
+        if not isinstance(self.target, str):
+            return self.target
+        module, _, attr = self.target.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise PluginError(f"plugin {self.plugin!r} registered {self.kind} {self.name!r} as {self.target!r}, "
+                              f"which cannot be imported: {exc}") from exc
+        if not callable(factory):
+            raise PluginError(f"plugin {self.plugin!r} registered {self.kind} {self.name!r} as {self.target!r}, "
+                              f"which is not callable")
+        return factory
+
+    @property
     def summary(self) -> str:
-        doc = inspect.getdoc(self.factory) or ""
+        doc = (_source_docstring(self.target) if isinstance(self.target, str) and self.target.partition(":")[0]
+               not in sys.modules else inspect.getdoc(self.factory)) or ""
         return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def _source_docstring(target: str) -> str | None:
+    """The docstring of ``module:Name`` read from the module's source without running it (None if unknown)."""
+    module, _, attr = target.partition(":")
+    try:
+        spec = importlib.util.find_spec(module)
+        origin = spec.origin if spec is not None else None
+        tree = ast.parse(Path(origin).read_text(encoding="utf-8")) if origin and origin.endswith(".py") else None
+    except (ImportError, ValueError, OSError, SyntaxError):
+        return None
+    for node in tree.body if tree is not None else ():
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == attr:
+            return inspect.cleandoc(ast.get_docstring(node) or "")
+    return None
 
 
 class Registry:
@@ -49,7 +93,11 @@ class Registry:
                 f"plugin {plugin!r} registered {kind} {name!r}: names must be namespaced as 'namespace.name' "
                 f"(e.g. 'rohydr.hddm')"
             )
-        if not callable(factory):
+        if isinstance(factory, str):
+            if not _LAZY_RE.match(factory):
+                raise PluginError(f"plugin {plugin!r} registered {kind} {name!r} as {factory!r}: a factory given by "
+                                  f"name must read 'package.module:Name'")
+        elif not callable(factory):
             raise PluginError(f"plugin {plugin!r} registered {kind} {name!r} with a non-callable factory")
         existing = self._entries[kind].get(name)
         if existing is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -304,9 +305,11 @@ def run_recipe(
         loggers.start(run_dir, recipe.resolved, resumed)
         try:
             _run_in(recipe, run_dir, prepared, device, reporter, dist, loggers)
-        except BaseException as exc:
+        except BaseException as exc:  # Ctrl-C included: the CLI tells the user how to continue
             with contextlib.suppress(Exception):  # the run's own error is the one to report
                 loggers.finish(None, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            # (read by imrec.cli.main, which prints it after the error)
+            exc.imrec_resume_command = f"imrec run --resume {run_dir}"  # type: ignore[attr-defined]
             raise
         if dist.is_main:
             loggers.finish(json.loads((run_dir / "summary.json").read_text()), "FINISHED")
@@ -363,14 +366,20 @@ def _summary(results: dict[int, dict[str, dict[str, float]]], recipe: Recipe, ru
 
 
 def score(model: IMModel, recipe: Recipe, prepared: Prepared, split: str, conditions: Sequence[Condition],
-          seed: int, device: torch.device) -> dict[str, dict[str, float]]:
-    """Metrics of ``model`` on ``split`` under each condition, evaluated as a run evaluates TEST."""
-    return {
-        cond.name: evaluate(model, prepared.splits[split], cond, seed, recipe.train.eval_batch_size,
-                            prepared.metrics, device, recovery=recipe.eval.recovery_metrics,
-                            bypass=recipe.train.phases[-1].bypass).metrics
-        for cond in conditions
-    }
+          seed: int, device: torch.device, reporter: Reporter | None = None) -> dict[str, dict[str, float]]:
+    """Metrics of ``model`` on ``split`` under each condition, evaluated as a run evaluates TEST; ``reporter``
+    hears of each condition as it is done."""
+    out: dict[str, dict[str, float]] = {}
+    start = time.perf_counter()
+    for i, cond in enumerate(conditions):
+        t0 = time.perf_counter()
+        out[cond.name] = evaluate(model, prepared.splits[split], cond, seed, recipe.train.eval_batch_size,
+                                  prepared.metrics, device, recovery=recipe.eval.recovery_metrics,
+                                  bypass=recipe.train.phases[-1].bypass).metrics
+        if reporter is not None:
+            now = time.perf_counter()
+            reporter.evaluated(split, i + 1, len(conditions), cond.name, now - t0, now - start)
+    return out
 
 
 def _describe(cond: Condition) -> Any:
@@ -403,7 +412,7 @@ def run_seed(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path, device: 
         return per_condition
     model = train_seed(recipe, prepared, seed, sdir, device, reporter, dist, loggers)
     # TEST, once, with the selected checkpoint of this run (already loaded at the end of the last phase).
-    per_condition = score(model, recipe, prepared, "test", prepared.eval_conditions, seed, device)
+    per_condition = score(model, recipe, prepared, "test", prepared.eval_conditions, seed, device, reporter)
     if dist.is_main:
         atomic_write_json(sdir / "test.json", {"seed": seed, "split": "test", "conditions": per_condition,
                                                "protocols": {c.name: _describe(c) for c in prepared.eval_conditions}})

@@ -25,12 +25,15 @@ import platform
 import secrets
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Iterable, Mapping
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 SUMMARY_SCHEMA = 1
 DDOF = 1
@@ -96,11 +99,33 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             path.unlink(missing_ok=True)
 
 
+_umask_lock = threading.Lock()
+
+
+def file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0o666 less the process's umask (read without changing it)."""
+    with _umask_lock:  # os.umask can only be read by setting it: set it back at once, one thread at a time
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
+def temp_file_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """``tempfile.mkstemp`` in ``path``'s folder, but with the permissions a plain ``open()`` would give (mkstemp
+    makes files 0600, so results, plots and downloads renamed from it were unreadable to the group)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        os.fchmod(fd, file_mode())
+    except (AttributeError, OSError):  # no fchmod (Windows): the file stays private, which is safe
+        pass
+    return fd, tmp
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder and ``os.replace``: readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temp_file_beside(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -133,7 +158,9 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 def atomic_torch_save(path: Path, obj: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    import torch
+
+    fd, tmp = temp_file_beside(path)
     try:
         # Through a Python file object, a failed write (a full disk) is an OSError naming the cause, not torch's
         # opaque "unexpected pos" RuntimeError.
@@ -155,6 +182,8 @@ def safe_torch_load(path: Path, map_location: Any = "cpu", fix: str | None = Non
     import pickle
     import warnings
     import zipfile
+
+    import torch
 
     from .errors import CheckpointError
 
@@ -244,6 +273,8 @@ def seed_dir(run_dir: Path, seed: int) -> Path:
 
 
 def environment(device: torch.device, seeds: Iterable[int], deterministic: bool) -> dict[str, Any]:
+    import torch
+
     from . import __version__
     from .plugins import plugin_info
 
@@ -258,6 +289,8 @@ def environment(device: torch.device, seeds: Iterable[int], deterministic: bool)
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "threads": torch.get_num_threads(),
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        # How that number was chosen (imrec.threads): source, physical cores, processes, load average at start.
+        "thread_choice": None if _thread_choice() is None else _thread_choice().as_dict(),
         "seeds": list(seeds),
         "determinism": {
             "requested": deterministic,
@@ -272,6 +305,12 @@ def environment(device: torch.device, seeds: Iterable[int], deterministic: bool)
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     return info
+
+
+def _thread_choice() -> Any:
+    from .threads import applied
+
+    return applied()
 
 
 def _source_commit() -> str | None:

@@ -294,6 +294,7 @@ def evaluate(
     loss_sum, n_total = 0.0, 0
     rec_sq = {n: [0.0, 0] for n in names}
     rec_cos = {n: [0.0, 0] for n in names}
+    rec_zero = 0.0  # the error of all-zero tokens (zero filling, no recovery) on the same entries: the scale
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(eval_seed(seed, condition.name))
@@ -317,6 +318,7 @@ def evaluate(
                     r = res.recovered[name][miss].flatten(1).float()
                     t = truth[name][miss].flatten(1).float()
                     rec_sq[name][0] += float(((r - t) ** 2).mean(dim=1).sum())
+                    rec_zero += float((t ** 2).mean(dim=1).sum())
                     rec_sq[name][1] += int(miss.sum())
                     rec_cos[name][0] += float(nn.functional.cosine_similarity(r, t, dim=1, eps=1e-8).sum())
                     rec_cos[name][1] += int(miss.sum())
@@ -336,6 +338,7 @@ def evaluate(
                 tot_sq, tot_cos, tot_n = tot_sq + s, tot_cos + rec_cos[name][0], tot_n + n
         if tot_n:
             out["recovery_mse"] = tot_sq / tot_n
+            out["recovery_mse_zero"] = rec_zero / tot_n
             out["recovery_cos"] = tot_cos / tot_n
     return EvalResult(out, p, y, ids)
 
@@ -551,6 +554,8 @@ class Trainer:
                 resumed = None
             epoch = start_epoch
             epochs, hold = phase_epochs(phase, len(self.splits["train"]), self.batch_size, self.shard)
+            if not stopped and epoch < epochs:
+                self.reporter.phase_start(phase.name, epochs, self._phase_note(p_idx, epochs))
             while not stopped and epoch < epochs:
                 log = self._train_epoch(p_idx, phase, plan, epoch)
                 release_freed_memory()
@@ -583,6 +588,21 @@ class Trainer:
                                    "best": best["metric"] if best else None, "stopped": stopped})
             self._finish_phase(p_idx, phase, best)
             self._save_state(p_idx + 1, 0, None, None, 0, False)
+
+    def _phase_note(self, p_idx: int, epochs: int) -> str:
+        """What the user needs to read this phase's VALID numbers: under which condition they are measured, and
+        that they are not comparable with the previous phase's when that condition changed (e.g. RoHyDR's recover
+        phase scores VALID under missingness, after a pre-training phase scored it on complete data)."""
+        from .cli import show_condition
+
+        phase = self.recipe.train.phases[p_idx]
+        cond = show_condition(self.select_conditions[p_idx].name)
+        note = f"phase {phase.name}: up to {epochs} epochs; VALID {phase.select.metric} measured under {cond}"
+        if p_idx > 0 and self.select_conditions[p_idx - 1].name != self.select_conditions[p_idx].name:
+            before = show_condition(self.select_conditions[p_idx - 1].name)
+            note += (f" (phase {self.recipe.train.phases[p_idx - 1].name}: under {before}), so its values are not "
+                     f"comparable with the previous phase's")
+        return note
 
     def _finish_phase(self, p_idx: int, phase: Any, best: dict[str, Any] | None) -> None:
         """Load the phase's selected (VALID) weights, and keep them as ``phase-<name>.pt``."""

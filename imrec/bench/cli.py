@@ -35,9 +35,10 @@ def add_bench_command(subparsers: Any) -> None:
     p.add_argument("--only", nargs="+", metavar="METHOD", help="run only these methods")
     p.add_argument("--seeds", nargs="+", type=int, metavar="SEED", help="run only these seeds")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads per worker (default 1, or the definition's arithmetic.threads, which "
-                        "pins it; results are identical for any --jobs)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch threads per worker (default: $IMREC_THREADS, else $OMP_NUM_THREADS, else 1, so that "
+                        "results are identical for any --jobs and workers never oversubscribe the cores; a "
+                        "definition's arithmetic.threads pins it)")
     p.add_argument("--tune-only", action="store_true",
                    help="run (or resume) only the tuning of a board with a tuning budget, no seeds")
     p.add_argument("--shard", metavar="i/n", help="run only the cells whose index %% n == i (cluster job arrays)")
@@ -149,8 +150,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         if d.arithmetic is not None and args.threads is not None and args.threads != d.arithmetic.threads:
             raise ImrecError(f"--threads {args.threads}: board {d.board!r} pins arithmetic.threads "
                              f"{d.arithmetic.threads} (the thread count changes the results); leave --threads out")
-    threads = args.threads or 1
-    tuned = _tuning(definitions, args, shard, threads)
+    from ..threads import resolve_threads
+
+    # One thread per worker by default (see --threads); a recipe's own `threads:` is for `imrec run`, not cells.
+    choice = resolve_threads(args.threads, processes=max(args.jobs, 1), default=1)
+    if not args.list:
+        print(choice.describe() + " per worker", file=sys.stderr, flush=True)
+        for d in definitions:
+            if d.arithmetic is not None and d.arithmetic.threads != choice.threads:
+                print(f"board {d.board}: its arithmetic pins {d.arithmetic.threads} thread(s) per worker",
+                      file=sys.stderr, flush=True)
+        if choice.warning():
+            print(choice.warning(), file=sys.stderr, flush=True)
+    try:
+        tuned = _tuning(definitions, args, shard, choice.threads)
+    except KeyboardInterrupt as exc:  # finished trials are kept; the same command continues the studies
+        _resume_command(exc)
+        raise
     if args.tune_only:
         return 0
     cells = matrix(definitions, args.only, args.seeds, shard, args.work_dir, tuned)
@@ -159,7 +175,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             state = "finished" if c.done() else ("started" if (c.run_dir / "recipe.yaml").exists() else "pending")
             print(f"{c.index:>4}  {c.label:<40} {state:<9} {c.run_dir}")
         return 0
-    results = run_matrix(cells, jobs=args.jobs, threads=threads)
+    try:
+        results = run_matrix(cells, jobs=args.jobs, threads=choice)
+    except BaseException as exc:  # Ctrl-C: finished cells are kept; the same command continues with the rest
+        _resume_command(exc)
+        raise
     failed = [r for r in results if r.status == "failed"]
     from .leaderboard import update_leaderboard
     from .tables import view_from_definition
@@ -195,6 +215,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"{len(failed)} cell(s) failed:\n" + "\n".join(lines), file=sys.stderr)
         return 1
     return 0
+
+
+def _resume_command(exc: BaseException) -> None:
+    """Tell the user (imrec.cli.main prints it) that the same command continues where this one stopped."""
+    import shlex
+
+    exc.imrec_resume_command = ("imrec " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"]  # type: ignore
+                                else "the same `imrec bench run …` command (finished cells are not rerun)")
 
 
 def _tuning(definitions: list[Any], args: argparse.Namespace, shard: Any, threads: int) -> dict:

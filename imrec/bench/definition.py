@@ -146,7 +146,8 @@ def known_metrics() -> dict[str, bool]:
         out.update(dict(getattr(entry.factory, "higher_is_better", {}) or {}))
     # Scored by the core's evaluation itself (imrec.trainer.evaluate, ``eval.recovery_metrics``) on the missing
     # entries only: the error and cosine of the recovered tokens to the encoder's tokens of the true features.
-    out.update({"recovery_mse": False, "recovery_cos": True})
+    # ``recovery_mse_zero``: the error all-zero tokens (zero filling) would have there, the scale of recovery_mse.
+    out.update({"recovery_mse": False, "recovery_cos": True, "recovery_mse_zero": False})
     return out
 
 

@@ -5,7 +5,8 @@ started again at will: a finished cell (its ``seeds/<seed>/test.json`` exists) i
 interrupted one resumes from its ``state.pt`` through :func:`imrec.runner.run_recipe`. A cell directory that
 was made by a *different* resolved recipe (the definition or a recipe changed since) is an error, never reused.
 
-Cells run in worker processes (``jobs``), each with ``torch.set_num_threads(threads)``. Every cell is seeded by
+Cells run in worker processes (``jobs``), each with ``threads`` torch threads (a count or an
+``imrec.threads.ThreadChoice``). Every cell is seeded by
 its own seed alone, so the results do not depend on ``jobs`` or on the order in which cells finish.
 """
 
@@ -140,6 +141,7 @@ def _comparable(text: str) -> dict[str, Any]:
         raise ValueError("not a recipe (a YAML mapping)")
     data.pop("output_dir", None)  # where the cell lives is not part of the experiment
     data.pop("log", None)  # nor which experiment trackers watched it
+    data.pop("threads", None)  # nor how many threads computed it
     return data
 
 
@@ -188,7 +190,7 @@ def stale_reason(cell: Cell) -> str | None:
     return None
 
 
-def run_cell(cell: Cell, threads: int = 1, reporter: Any = None) -> CellResult:
+def run_cell(cell: Cell, threads: Any = 1, reporter: Any = None) -> CellResult:
     """Run (or resume, or skip) one cell. Exceptions become a ``failed`` result with the message."""
     start = time.perf_counter()
     try:
@@ -209,7 +211,7 @@ def run_cell(cell: Cell, threads: int = 1, reporter: Any = None) -> CellResult:
         return CellResult(cell, "failed", time.perf_counter() - start, text)
 
 
-def _run(cell: Cell, recipe: Any, threads: int, reporter: Any) -> None:
+def _run(cell: Cell, recipe: Any, threads: Any, reporter: Any) -> None:
     import torch
 
     from ..config import to_yaml
@@ -221,24 +223,38 @@ def _run(cell: Cell, recipe: Any, threads: int, reporter: Any) -> None:
         (cell.run_dir / "seeds").mkdir(parents=True, exist_ok=True)
         atomic_write_json(cell.run_dir / "overrides.json", list(recipe.overrides))
         atomic_write_text(cell.run_dir / "recipe.yaml", to_yaml(recipe))
-    previous = torch.get_num_threads(), torch.get_float32_matmul_precision()
+    import dataclasses
+
+    from ..threads import apply_threads, applied
+
+    choice = _choice(threads)
+    previous = torch.get_num_threads(), torch.get_float32_matmul_precision(), applied()
     if cell.arithmetic is not None:  # the board pins the arithmetic: its thread count wins over --threads
-        threads = cell.arithmetic.threads
+        choice = dataclasses.replace(choice, threads=cell.arithmetic.threads, source="board arithmetic")
         torch.set_float32_matmul_precision(cell.arithmetic.float32_matmul_precision)
-    torch.set_num_threads(threads)
+    apply_threads(choice)  # also what the cell's environment.json records
     try:
         run_recipe(recipe, cell.run_dir, reporter or Reporter(enabled=False))
     finally:
         torch.set_num_threads(previous[0])
         torch.set_float32_matmul_precision(previous[1])
+        if previous[2] is not None:
+            apply_threads(previous[2])
 
 
-def _worker_init(threads: int) -> None:
+def _choice(threads: Any) -> Any:
+    """A ThreadChoice (imrec.threads) for ``threads``: one already made by the bench CLI, or a bare count."""
+    from ..threads import ThreadChoice, resolve_threads
+
+    return threads if isinstance(threads, ThreadChoice) else resolve_threads(flag=int(threads))
+
+
+def _worker_init(threads: Any) -> None:
     import signal
 
-    import torch
+    from ..threads import apply_threads
 
-    torch.set_num_threads(threads)
+    apply_threads(_choice(threads))
     # Ctrl-C reaches the whole process group; the bench process alone handles it (and ends the workers), so
     # workers print no KeyboardInterrupt of their own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -279,14 +295,14 @@ def _exit_with_parent(poll_seconds: float = 1.0) -> None:
     threading.Thread(target=watch, name="imrec-bench-parent-watch", daemon=True).start()
 
 
-def _worker(cell: Cell, threads: int) -> CellResult:
+def _worker(cell: Cell, threads: Any) -> CellResult:
     return run_cell(cell, threads)
 
 
 def run_matrix(
     cells: Sequence[Cell],
     jobs: int = 1,
-    threads: int = 1,
+    threads: Any = 1,
     log: Callable[[str], None] | None = None,
 ) -> list[CellResult]:
     """Run ``cells`` with ``jobs`` worker processes (``jobs == 1``: in this process). Returns one result per
@@ -306,7 +322,7 @@ def run_matrix(
                 log(f"{c.label}: FAILED\n{exc}")
     n_done = len(cells) - len(todo)
     log(f"bench: {len(cells)} cells, {n_done} finished already, {len(todo)} to run with {jobs} job(s) × "
-        f"{threads} thread(s)")
+        f"{getattr(threads, 'threads', threads)} thread(s)")
     start = time.perf_counter()
     finished = 0
 
@@ -316,12 +332,16 @@ def run_matrix(
         results[res.cell.index] = res
         elapsed = time.perf_counter() - start
         state = f"{res.seconds:.0f} s" if res.status == "ran" else res.status.upper()
-        log(f"[{finished}/{len(todo)}] {res.cell.label}: {state} (elapsed {elapsed / 60:.1f} min)")
+        left = len(todo) - finished
+        # Cells left × the mean time of the cells that finished, shared among the workers: a rough ETA.
+        eta = f", about {elapsed / finished * left / 60:.1f} min left" if left else ""
+        log(f"[{finished}/{len(todo)}] {res.cell.label}: {state} (elapsed {elapsed / 60:.1f} min{eta})")
         if res.error:
             log(res.error.rstrip())
 
     if jobs == 1:
-        for c in todo:
+        for i, c in enumerate(todo):
+            log(f"[{i + 1}/{len(todo)}] {c.label}: running…")  # a cell takes minutes: say which one is running
             report(run_cell(c, threads))
     elif todo:
         ctx = get_context("spawn")  # a clean interpreter per worker: no forked torch thread pools

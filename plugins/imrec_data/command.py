@@ -22,7 +22,6 @@ from imrec.errors import DataError, ImrecError
 from .download import FileStatus, bundle_named, get_file, verify_bundle
 from .manifest import BUNDLES
 from .paths import ENV_VAR, data_dir
-from .summary import summarize
 
 
 def register(subparsers: Any) -> None:
@@ -216,11 +215,12 @@ def _print_check(report: Any) -> None:
 # ------------------------------------------------------------------------------------------------------ info
 def _factory(name: str) -> tuple[str, Callable[..., Any]]:
     """A dataset factory by name: this plugin's own first (no other plugin is imported), then the registry."""
-    from . import DATASETS
+    from . import datasets
 
     short = name[len("data."):] if name.startswith("data.") else name
-    if short in DATASETS:
-        return f"data.{short}", DATASETS[short]
+    own = datasets()
+    if short in own:
+        return f"data.{short}", own[short]
     from imrec.plugins import get_registry
 
     entry = get_registry().resolve("dataset", name)
@@ -268,6 +268,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         dataset = factory(**params)
         splits = dataset.load()
         spec = dataset.spec
+    from .summary import summarize
+
     info = summarize(spec, splits, [str(w.message) for w in caught])
     info["name"] = full
     if args.json:

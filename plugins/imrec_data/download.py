@@ -9,9 +9,6 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
-import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +60,8 @@ def sha256_file(path: Path) -> str:
 
 def open_url(url: str) -> tuple[BinaryIO, int | None]:
     """Open ``url`` for reading; returns the stream and its size if the server says. (Tests replace this.)"""
+    import urllib.request  # here, not at the top: http/ssl/email cost ~50 ms on every `imrec` command
+
     response = urllib.request.urlopen(url, timeout=TIMEOUT_S)  # noqa: S310 - https URLs from the manifest only
     size = response.headers.get("Content-Length")
     return response, int(size) if size and size.isdigit() else None
@@ -75,6 +74,8 @@ def _fetch(url: str, bundle: Bundle, advance: Advance | None) -> Iterator[bytes]
         f"`imrec data get {bundle.name} --from DIR`, where DIR holds {bundle.folder}/<file> "
         f"(the layout of the data directory)."
     )
+    import urllib.error
+
     try:
         stream, size = open_url(url)
         with stream:
@@ -114,7 +115,9 @@ def parse_sdk_folds(text: str, where: str) -> dict[str, list[str]]:
 def _write_checked(dest: Path, blocks: Iterator[bytes], entry: FileEntry, origin: str) -> None:
     """Write ``blocks`` to a temporary file beside ``dest``; rename it into place only if the SHA-256 matches."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    from imrec.runs import temp_file_beside  # with the umask's permissions, not mkstemp's 0600
+
+    fd, tmp = temp_file_beside(dest, ".part")
     h = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as f:

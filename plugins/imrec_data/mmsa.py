@@ -19,7 +19,7 @@ from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
 
 from . import safe_pickle
 from .checks import SPLITS, DataWarning, as_str_ids, check_splits, handle_nonfinite, one_of
-from .paths import data_dir, resolve
+from .paths import data_dir, data_dir_note, resolve
 from .standardize import standardize_mode, standardize_splits
 
 NAME = "data.mmsa"
@@ -146,8 +146,8 @@ class MMSA:
         raise DataNotFoundError(
             f"{NAME}: MMSA pickle not found: {self.path}\n"
             f"  {RELEASE}. Download {self.path.name} and place it at that path, or give `path:` in the recipe"
-            f" (the default is <data dir>/mmsa/<MOSI|MOSEI|SIMS>/<file>; data dir: {data_dir()}, set by "
-            f"IMREC_DATA_DIR).\n"
+            f" (the default is <data dir>/mmsa/<MOSI|MOSEI|SIMS>/<file>; data dir: {data_dir()}, because "
+            f"{data_dir_note()}).\n"
             f"  Published SHA-256 (prefix…suffix): "
             + (f"{prefix} for this file; all: {sums}" if prefix else sums)
         )

@@ -27,7 +27,6 @@ import numpy as np
 
 from imrec.errors import DataError, DataNotFoundError
 from imrec.interfaces import DatasetSpec, ModalitySpec, Split, TaskSpec
-from imrec.loader import read_rows
 
 from .checks import (SPLITS, check_splits, count_nonfinite, handle_nonfinite, task_options, user_ids, user_labels,
                      user_present, warn_label_traps)
@@ -219,6 +218,8 @@ class _Blocks:
         self.array, self.shape, self.dtype = array, array.shape, array.dtype
 
     def __getitem__(self, rows: slice) -> np.ndarray:
+        from imrec.loader import read_rows  # imports torch: only when features are read, not to list datasets
+
         return read_rows(self.array, rows)
 
 

@@ -25,7 +25,6 @@ import json
 import math
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -381,7 +380,9 @@ def _csd_root(h5py, f, root: str, description: str):
 
 def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    from imrec.runs import temp_file_beside  # with the umask's permissions, not mkstemp's 0600
+
+    fd, tmp = temp_file_beside(path, ".part")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

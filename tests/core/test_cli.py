@@ -35,9 +35,15 @@ def test_run_end_to_end_writes_run_directory(tmp_path):
         f"output_dir={tmp_path}", "train.phases.recover.epochs=1", "seeds=[3,4]"]
     env = json.loads((run_dir / "environment.json").read_text())
     assert env["seeds"] == [3, 4] and "determinism" in env and env["torch"]
+    # The thread count is chosen, printed at the start, and recorded with where it came from.
+    assert env["thread_choice"]["threads"] == env["threads"] and env["thread_choice"]["source"]
+    assert out.stderr.startswith("threads: ")
     assert env["source_commit"] is None or len(env["source_commit"].split("+")[0]) == 40
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["seeds"] == [3, 4] and summary["ddof"] == 1
+    assert summary["conditions"]["random/mr=0.30"]["recovery_mse_zero"]["n"] == 2  # recovery_mse's scale
+    assert "TEST 4/4 fixed/text" in out.stderr and "phase ≤" in out.stderr  # progress with the time left
+    assert "VALID mae measured under random/mr=0.50" in out.stderr and "not comparable" in out.stderr
     cell = summary["conditions"]["random/mr=0.30"]["mae"]
     assert cell["n"] == 2 and cell["std"] is not None
     for seed in (3, 4):
@@ -101,6 +107,98 @@ def _check_eval(run_dir, tmp_path):
     assert out.returncode != 0 and "seed 4 has not finished" in out.stderr and "--resume" in out.stderr
     out = imrec("eval", str(tmp_path))
     assert out.returncode != 0 and "not an imrec run directory" in out.stderr
+
+
+def test_files_follow_the_umask(tmp_path):
+    """Results are written with the permissions the umask gives (tempfile.mkstemp alone makes them 0600)."""
+    from imrec.runs import atomic_write_json
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "a.json", {"x": 1})
+        os.umask(0o077)
+        atomic_write_json(tmp_path / "b.json", {"x": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_interrupted_run_prints_the_resume_command(tmp_path, capsys, monkeypatch):
+    """Ctrl-C (and any failure) once the run directory exists ends with the command that continues the run."""
+    import imrec.runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(imrec.runner, "_run_in", interrupted)
+    assert main(["run", str(TINY), f"output_dir={tmp_path}", "--quiet"]) == 130
+    err = capsys.readouterr().err
+    run_dir = next((tmp_path / "tiny_rohydr").iterdir())
+    assert "imrec: interrupted" in err and f"imrec: continue with: imrec run --resume {run_dir}" in err
+
+    def failing(*args, **kwargs):
+        raise imrec.runner.ImrecError("a component failed")
+
+    monkeypatch.setattr(imrec.runner, "_run_in", failing)
+    assert main(["run", "--resume", str(run_dir), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "a component failed" in err and f"continue with: imrec run --resume {run_dir}" in err
+    # A failure before any run directory exists has nothing to resume.
+    assert main(["run", str(TINY), "train.phases.nosuchphase.epochs=1"]) == 2
+    assert "continue with" not in capsys.readouterr().err
+
+
+def test_threads_and_device_options(tmp_path, capsys):
+    out = imrec("run", str(TINY), "--dry-run", "--threads", "1", "--device", "cpu")
+    assert out.returncode == 0, out.stderr
+    assert "device cpu" in out.stdout and "threads: 1 (from --threads;" in out.stdout
+    assert main(["run", str(TINY), "--dry-run", "--threads", "0"]) == 2
+    assert "--threads: the number of threads must be a whole number ≥ 1, got 0" in capsys.readouterr().err
+    assert main(["run", "--resume", str(tmp_path), "--device", "cpu"]) == 2
+    assert "--device" in capsys.readouterr().err
+    assert main(["validate", str(TINY), "threads=0"]) == 2
+    assert "threads must be ≥ 1" in capsys.readouterr().err
+
+
+def test_version_command_and_validate_takes_overrides(capsys):
+    from imrec import __version__
+
+    assert main(["version"]) == 0
+    assert capsys.readouterr().out.strip() == f"imrec {__version__}"
+    assert main(["validate", str(TINY), "seeds=[5]", "train.phases.nosuchphase.epochs=1"]) == 2
+    assert "nosuchphase" in capsys.readouterr().err  # an override, not a file name
+    assert main(["validate", str(TINY), "seeds=[5]", "threads=2"]) == 0
+    assert main(["validate", "seeds=[5]"]) == 2
+    assert "at least one recipe file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["version"], ["plugins"], ["list", "recoverer"],
+                                  ["data", "--help"], ["bench", "--help"]])
+def test_commands_that_do_not_compute_do_not_import_torch(argv):
+    """`imrec --help` and friends stay fast: neither the CLI nor loading the plugins imports torch."""
+    code = ("import sys; from imrec.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=REPO,
+                         env=dict(os.environ, IMREC_LOAD_PLUGINS=""), timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+def test_results_table_prints_rates_as_the_tables_do():
+    from imrec.cli import results_table, show_condition
+
+    assert show_condition("random/mr=0.6666666666666666") == "random/mr=0.67"
+    assert show_condition("fixed/text+audio") == "fixed/text+audio"
+    summary = {"recipe": "r", "seeds": [1], "ddof": 1, "conditions_order": ["random/mr=0.6666666666666666"],
+               "conditions": {"random/mr=0.6666666666666666": {"mae": {"mean": 0.5, "std": None, "n": 1}}}}
+    from rich.console import Console
+
+    console = Console(width=200)
+    with console.capture() as cap:
+        console.print(results_table(summary))
+    text = " ".join(cap.get().split())  # captions wrap to the table's width
+    assert "random/mr=0.67" in text and "0.67 = 0.6666666666666666" in text and "1 seed (no std" in text
 
 
 def test_dry_run_prints_plan():
@@ -191,3 +289,19 @@ def test_missing_data_fails_before_training(tmp_path, capsys):
     assert main(["run", str(recipe)]) == 2
     err = capsys.readouterr().err
     assert f"{tmp_path}/nothing" in err and "imrec data get" in err
+
+
+def test_shell_completion_completes_commands_and_options(tmp_path, capsys):
+    import shutil
+
+    assert main(["completion", "bash"]) == 0
+    script = capsys.readouterr().out
+    assert '"bench run") words=' in script and "--threads" in script and "complete -o filenames" in script
+    assert main(["completion", "zsh"]) == 0 and "bashcompinit" in capsys.readouterr().out
+    if shutil.which("bash") is None:
+        pytest.skip("no bash to run the script with")
+    (tmp_path / "c.sh").write_text(script + (
+        't() { COMP_WORDS=("$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); _imrec_complete; echo "${COMPREPLY[*]}"; }\n'
+        "t imrec ru\nt imrec bench run --j\nt imrec data g\n"))
+    out = subprocess.run(["bash", str(tmp_path / "c.sh")], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert out.stdout.splitlines() == ["run", "--jobs", "get"], out.stderr

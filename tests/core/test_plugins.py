@@ -57,6 +57,33 @@ def test_register_hooks_by_name():
         assert "fake.thing" in reg.names(kind)
 
 
+def test_a_factory_registered_by_name_is_imported_on_first_use(tmp_path, monkeypatch):
+    """`register(name, "module:Name")`: listing (names, summaries) reads the source; building imports it."""
+    (tmp_path / "lazy_thing_mod.py").write_text(
+        'RAN = []\nRAN.append(1)\n\n\nclass LazyThing:\n    """A component imported only when built."""\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(__import__("sys").modules, "lazy_thing_mod", raising=False)
+    ns = types.SimpleNamespace(register_recoverers=hookimpl(
+        lambda register: register("fake.lazy", "lazy_thing_mod:LazyThing")))
+    ns.register_recoverers.__name__ = "register_recoverers"
+    plugins.register_plugin(ns, name="lazyplugin")
+    entry = plugins.get_registry().resolve("recoverer", "fake.lazy")
+    assert entry.summary == "A component imported only when built."
+    assert "lazy_thing_mod" not in __import__("sys").modules
+    assert entry.factory.__name__ == "LazyThing" and "lazy_thing_mod" in __import__("sys").modules
+
+
+@pytest.mark.parametrize("target, message", [("not a module path", "must read 'package.module:Name'"),
+                                             ("no_such_module_i19:Thing", "cannot be imported")])
+def test_bad_factory_names_are_specific_errors(target, message):
+    ns = types.SimpleNamespace(register_recoverers=hookimpl(lambda register: register("fake.bad", target)))
+    ns.register_recoverers.__name__ = "register_recoverers"
+    with pytest.raises(PluginError, match=message) as info:
+        plugins.register_plugin(ns, name="badplugin")
+        plugins.get_registry().resolve("recoverer", "fake.bad").factory
+    assert "badplugin" in str(info.value) and "fake.bad" in str(info.value)
+
+
 def test_duplicate_name_names_both_plugins():
     plugins.register_plugin(make_plugin(kinds=("recoverer",)), name="first")
     with pytest.raises(PluginError) as exc:

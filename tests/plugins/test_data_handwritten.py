@@ -1,4 +1,4 @@
-"""data.handwritten on the real file in ../shared/data: splits, labels, stratified validation, train-only
+"""data.handwritten on the real file (found as tests/conftest.py finds it): splits, labels, stratified validation, train-only
 standardisation."""
 
 from __future__ import annotations

@@ -1,11 +1,10 @@
-"""data.mosi-bclstm on the real files in ../shared/data: counts, the label join, the split, leakage refusal,
+"""data.mosi-bclstm on the real files (found as tests/conftest.py finds them): counts, the label join, the split, leakage refusal,
 and clear errors on missing or garbled files."""
 
 from __future__ import annotations
 
 import csv
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,6 @@ from imrec.errors import DataError
 from imrec_data.checks import DataWarning
 from imrec_data.mosi_bclstm import MosiBcLstm
 
-SHARED_DATA = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
-
 
 @pytest.fixture
 def root(shared_data):
@@ -23,11 +20,9 @@ def root(shared_data):
 
 
 @pytest.fixture(scope="module")
-def loaded():
-    if not SHARED_DATA.exists():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
+def loaded(shared_data):
     # The raw features (standardisation off) so the join can be compared with the files cell by cell.
-    return MosiBcLstm(root=str(SHARED_DATA / "mosi_bclstm"), standardize="none").load()
+    return MosiBcLstm(root=str(shared_data / "mosi_bclstm"), standardize="none").load()
 
 
 def video(segment: str) -> str:
