@@ -20,6 +20,7 @@ def _script():
     return module
 
 
+@pytest.mark.slow  # trains through the CLI / in subprocesses: `-m "not slow"` skips it
 def test_floor_per_target_and_source_set(tmp_path, capsys):
     assert imrec_main(["run", str(TINY), f"output_dir={tmp_path}", "train.phases.recover.epochs=1", "seeds=[5]",
                        "--quiet"]) == 0

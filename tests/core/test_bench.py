@@ -92,6 +92,7 @@ def test_shard_parsing_and_partition():
 
 
 # ------------------------------------------------------------------------------------------------ running
+@pytest.mark.slow  # trains through the CLI / in subprocesses: `-m "not slow"` skips it
 def test_finished_cells_are_not_recomputed(ran, monkeypatch):
     defn, work, cells = ran
     tests = [c.run_dir / "seeds" / str(c.seed) / "test.json" for c in cells]
@@ -106,6 +107,7 @@ def test_finished_cells_are_not_recomputed(ran, monkeypatch):
     assert [p.stat().st_mtime_ns for p in tests] == before
 
 
+@pytest.mark.slow  # trains through the CLI / in subprocesses: `-m "not slow"` skips it
 def test_an_interrupted_cell_resumes_in_its_own_directory(ran, tmp_path, monkeypatch):
     defn, work, cells = ran
     cell = matrix([defn], work_dir=tmp_path)[0]
@@ -119,6 +121,7 @@ def test_an_interrupted_cell_resumes_in_its_own_directory(ran, tmp_path, monkeyp
     assert json.loads((cell.run_dir / "overrides.json").read_text())[-2] == f"seeds=[{cell.seed}]"
 
 
+@pytest.mark.slow  # trains through the CLI / in subprocesses: `-m "not slow"` skips it
 def test_a_changed_definition_never_reuses_a_cell(ran, monkeypatch):
     defn, work, _ = ran
     data = yaml.safe_load(TINY.read_text())
@@ -130,6 +133,7 @@ def test_a_changed_definition_never_reuses_a_cell(ran, monkeypatch):
     assert "different recipe (train.phases" in results[0].error and "epochs" in results[0].error
 
 
+@pytest.mark.slow  # trains through the CLI / in subprocesses: `-m "not slow"` skips it
 def test_a_shard_run_alone_gives_the_same_records(ran, tmp_path):
     defn, work, _ = ran
     whole, missing = definition_records(defn, work)
@@ -145,6 +149,7 @@ def test_a_shard_run_alone_gives_the_same_records(ran, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ records
+@pytest.mark.slow  # trains through the CLI / in subprocesses: `-m "not slow"` skips it
 def test_records_are_tidy_sorted_and_stable(ran, tmp_path):
     defn, work, cells = ran
     records, _ = definition_records(defn, work)
@@ -172,6 +177,7 @@ def test_records_are_tidy_sorted_and_stable(ran, tmp_path):
         rec.merge(records, [clash])
 
 
+@pytest.mark.slow  # trains through the CLI / in subprocesses: `-m "not slow"` skips it
 def test_aggregate_an_ordinary_run_directory(ran, tmp_path):
     _, _, cells = ran
     out = rec.run_dir_records(cells[0].run_dir, board="adhoc")
@@ -182,6 +188,7 @@ def test_aggregate_an_ordinary_run_directory(ran, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ CLI
+@pytest.mark.slow  # trains through the CLI / in subprocesses: `-m "not slow"` skips it
 def test_cli_run_list_shards_merge_and_table(ran, tmp_path, capsys):
     defn, work, _ = ran
     assert main(["bench", "run", str(TINY), "--work-dir", str(work), "--list"]) == 0
@@ -211,6 +218,7 @@ def test_cli_run_list_shards_merge_and_table(ran, tmp_path, capsys):
     assert "cannot read records" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # trains through the CLI / in subprocesses: `-m "not slow"` skips it
 def test_workers_end_with_a_killed_bench_and_a_running_cell_is_not_run_twice(tmp_path):
     """SIGKILL the bench while its workers train: they exit instead of training on unseen as orphans, and while a
     cell's directory is held by a live process a second bench reports it as busy instead of writing into it."""

@@ -23,6 +23,7 @@ def imrec(*args, env=None, cwd=REPO):
                           timeout=300)
 
 
+@pytest.mark.slow  # trains through the CLI / in subprocesses: `-m "not slow"` skips it
 def test_run_end_to_end_writes_run_directory(tmp_path):
     out = imrec("run", str(TINY), f"output_dir={tmp_path}", "train.phases.recover.epochs=1", "seeds=[3,4]")
     assert out.returncode == 0, out.stderr

@@ -48,6 +48,7 @@ def runs(tmp_path_factory):
     return base, single, dist
 
 
+@pytest.mark.slow  # trains through the CLI / in subprocesses: `-m "not slow"` skips it
 def test_two_processes_evaluate_the_same_conditions_and_metrics(runs):
     base, single, dist = runs
     a, b = _test_json(single), _test_json(dist)
@@ -67,6 +68,7 @@ def test_two_processes_evaluate_the_same_conditions_and_metrics(runs):
     assert [l["batches"] for l in lines] == [l["batches"] for l in single_lines]
 
 
+@pytest.mark.slow  # trains through the CLI / in subprocesses: `-m "not slow"` skips it
 def test_killed_two_process_run_resumes_to_the_uninterrupted_results(runs):
     base, _, reference = runs
     out_dir = base / "killed"

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
 TINY = TESTS / "recipes" / "tiny_rohydr.yaml"
@@ -32,6 +34,7 @@ def _results(run_dir: Path):
     return json.loads((run_dir / "seeds" / "5" / "test.json").read_text())["conditions"]
 
 
+@pytest.mark.slow  # trains through the CLI / in subprocesses: `-m "not slow"` skips it
 def test_kill_9_then_resume_equals_uninterrupted(tmp_path):
     reference = _run("run", str(TINY), f"output_dir={tmp_path / 'a'}", "--quiet", *OVERRIDES)
 

@@ -5,10 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "docs" / "examples" / "imrec-avgfill"
 
 
+@pytest.mark.slow  # trains through the CLI / in subprocesses: `-m "not slow"` skips it
 def test_tutorial_example_installs_and_runs(tmp_path):
     target = tmp_path / "site"
     # The tutorial says `pip install -e .`; here the same package goes to a private folder so the test leaves the

@@ -102,6 +102,7 @@ def test_constant_feature_is_centred_not_blown_up(tmp_path):
     assert np.all(splits["test"].modalities["face"][splits["test"].present[:, 1], 0] == 0.0)
 
 
+@pytest.mark.slow  # trains through the CLI / in subprocesses: `-m "not slow"` skips it
 def test_run_records_statistics_and_eval_reuses_them(tmp_path):
     """Through the CLI: preprocessing.json holds TRAIN's statistics; `imrec eval` reproduces test.json at MR 0
     (so it standardised VALID/TEST with the same statistics)."""
