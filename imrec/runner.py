@@ -248,6 +248,7 @@ def _check_usable(recipe: Recipe, spec: DatasetSpec, splits: dict[str, Split]) -
 
 def describe_plan(recipe: Recipe, prepared: Prepared, model: IMModel) -> str:
     """A human-readable plan for ``imrec run --dry-run``: data, components, phases, steps, conditions."""
+    from .cli import show_condition
     from .trainer import plan_phase
 
     lines = [f"recipe {recipe.name}: {recipe.description or ''}".rstrip(),
@@ -260,13 +261,13 @@ def describe_plan(recipe: Recipe, prepared: Prepared, model: IMModel) -> str:
     for phase in recipe.train.phases:
         plan = plan_phase(model, phase, str(recipe.source or "<recipe>"))
         budget = f"{phase.epochs} epochs" + (f" or more, at least {phase.min_steps} optimiser steps" if phase.min_steps else "")
-        lines.append(f"phase {phase.name}: {budget}, protocol {prepared.train_conditions[recipe.train.phases.index(phase)].name}, "
+        lines.append(f"phase {phase.name}: {budget}, protocol {show_condition(prepared.train_conditions[recipe.train.phases.index(phase)].name)}, "
                      f"early stop {phase.early_stop}, select {phase.select.metric}, frozen {phase.freeze or '-'}, "
                      f"bypassed {phase.bypass or '-'}")
         for s in plan.steps:
             n = sum(p.numel() for p in s.params)
             lines.append(f"  step {s.name}: {s.losses} → optimiser {s.optimizer} ({n:,} parameters), when {s.when}")
-    lines.append("evaluation conditions: " + ", ".join(c.name for c in prepared.eval_conditions))
+    lines.append("evaluation conditions: " + ", ".join(show_condition(c.name) for c in prepared.eval_conditions))
     return "\n".join(lines)
 
 

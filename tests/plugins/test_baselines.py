@@ -167,6 +167,10 @@ def test_plugin_registers_every_component_with_bindable_factories():
     found: dict[str, dict[str, object]] = {"recoverer": {}, "fuser": {}}
     pm.hook.register_recoverers(register=lambda name, f: found["recoverer"].__setitem__(name, f))
     pm.hook.register_fusers(register=lambda name, f: found["fuser"].__setitem__(name, f))
+    # Registered by name ("module:Class", imported on first use): what the registry's entries resolve to.
+    from imrec.registry import Entry
+
+    found = {kind: {n: Entry(kind, n, f, "baselines").factory for n, f in d.items()} for kind, d in found.items()}
     assert found == {
         "recoverer": {
             "baselines.zero_fill": ZeroFill,

@@ -193,6 +193,10 @@ def test_registrations_and_signatures():
 
     registered = {}
     imrec_data.register_datasets(lambda name, factory: registered.setdefault(name, factory))
+    # Registered by name ("module:Class", imported on first use): what the registry's entries resolve to.
+    from imrec.registry import Entry
+
+    registered = {n: Entry("dataset", n, f, "data").factory for n, f in registered.items()}
     assert registered == {f"data.{k}": v for k, v in imrec_data.DATASETS.items()}
     names = get_registry().names("dataset")
     for short, factory in imrec_data.DATASETS.items():
