@@ -447,7 +447,9 @@ def _run_seed_per_rate(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path
         seed_everything(seed)
         model = build_model(prepared.spec, recipe.model, str(recipe.source or "<recipe>")).to(device)
         dist.broadcast_module(model)
-        reporter.message(f"seed {seed}: the model for {cond.name}")
+        from .cli import show_condition
+
+        reporter.message(f"seed {seed}: the model for {show_condition(cond.name)}")
         Trainer(recipe, model, prepared.splits, conds, conds, prepared.metrics, prepared.higher_is_better, seed,
                 device, rdir, reporter, dist=dist).fit()
         per_condition[cond.name] = score(model, recipe, prepared, "test", [cond], seed, device)[cond.name]
