@@ -26,6 +26,7 @@ def _run(tmp_path, *overrides):
     return run_dir, json.loads((run_dir / "seeds" / "3" / "test.json").read_text())["conditions"]
 
 
+@pytest.mark.slow  # trains through the CLI / in subprocesses: `-m "not slow"` skips it
 def test_each_rate_gets_its_own_model_equal_to_a_single_run_at_that_rate(tmp_path):
     rates = "eval.conditions=[{name: random, rates: [0.0, 0.5]}]"
     run_dir, per_rate = _run(tmp_path / "a", rates, "eval.per_rate=true")
