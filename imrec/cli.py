@@ -179,6 +179,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     kind = output_kind(out)
     predictor = load(Path(args.run_dir), seed=args.seed, device=args.device or "auto")
+    use_threads(args.threads, predictor.recipe.threads)  # as `imrec run`/`eval` choose them, before predicting
     set_determinism(predictor.recipe.deterministic)  # the kernels the run's evaluation used
     prediction = predictor.predict(**read_npz(Path(args.data), predictor), progress=True)
     text = format_predictions(prediction, kind)
@@ -349,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="which seed's model (default: the run's first)")
     p.add_argument("--out", metavar="FILE", help="write .csv or .jsonl, one line per sample (default: CSV on stdout)")
     p.add_argument("--device", help="device (default: auto, CUDA when available)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads for torch (default: as for imrec run: $IMREC_THREADS, the run's recipe, "
+                        "$OMP_NUM_THREADS, else the physical cores the load average leaves free; printed at start)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("validate", help="validate recipes (every problem, with file and key)")

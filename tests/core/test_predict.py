@@ -55,7 +55,8 @@ def test_cli_predict_equals_what_eval_scores_at_mr0(run_dir, tmp_path, capsys):
     assert split.lengths, "the test must carry sequence lengths through the npz"
     data = _export(split, tmp_path / "test.npz", labels=np.asarray(split.labels))
     out = tmp_path / "pred.csv"
-    assert main(["predict", str(run_dir), "--data", str(data), "--out", str(out)]) == 0
+    assert main(["predict", str(run_dir), "--data", str(data), "--out", str(out), "--threads", "1"]) == 0
+    assert "threads: 1 (from --threads" in capsys.readouterr().err  # chosen and printed as `imrec run` does
     rows = list(csv.DictReader(out.open()))
     assert [r["id"] for r in rows] == [str(i) for i in split.ids]  # ids carried through, one line per sample
     predicted = np.array([float(r["prediction"]) for r in rows], dtype=np.float32)
