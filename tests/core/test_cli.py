@@ -175,12 +175,15 @@ def test_version_command_and_validate_takes_overrides(capsys):
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["version"], ["plugins"], ["list", "recoverer"],
-                                  ["data", "--help"], ["bench", "--help"]])
+                                  ["list", "logger"], ["data", "--help"], ["bench", "--help"],
+                                  ["predict", "--help"]])
 def test_commands_that_do_not_compute_do_not_import_torch(argv):
-    """`imrec --help` and friends stay fast: neither the CLI nor loading the plugins imports torch."""
+    """`imrec --help` and friends stay fast: neither the CLI nor loading the plugins imports torch (nor the
+    experiment trackers' packages)."""
     code = ("import sys; from imrec.cli import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+            "assert 'torch' not in sys.modules, 'torch was imported'\n"
+            "assert not {'tensorboard', 'mlflow'} & set(sys.modules), 'a tracker was imported'\n")
     out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=REPO,
                          env=dict(os.environ, IMREC_LOAD_PLUGINS=""), timeout=120)
     assert out.returncode == 0, out.stderr
