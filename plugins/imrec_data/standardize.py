@@ -40,8 +40,8 @@ def standardize_mode(dataset: str, value: object) -> str:
     return str(value)
 
 
-def _valid_rows(split: Split, name: str, k: int) -> np.ndarray | None:
-    """Rows of ``split`` whose modality ``name`` (index ``k``) holds data, or None for all rows."""
+def _valid_rows(split: Split, k: int) -> np.ndarray | None:
+    """Rows of ``split`` whose modality at column ``k`` of ``present`` holds data, or None for all rows."""
     if split.present is None:
         return None
     return np.flatnonzero(split.present[:, k])
@@ -52,7 +52,7 @@ def train_statistics(train: Split, names: tuple[str, ...]) -> dict[str, tuple[np
     stats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for k, name in enumerate(names):
         x = train.modalities[name]
-        rows = _valid_rows(train, name, k)
+        rows = _valid_rows(train, k)
         if rows is not None:
             x = x[rows]
         if x.ndim == 3:

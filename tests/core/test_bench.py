@@ -218,6 +218,18 @@ def test_cli_run_list_shards_merge_and_table(ran, tmp_path, capsys):
     assert "cannot read records" in capsys.readouterr().err
 
 
+def _slow_definition(tmp_path):
+    """The tiny board with a recover phase long enough to be interrupted mid-cell (no early stop)."""
+    slow = yaml.safe_load(TINY.read_text())
+    slow["overrides"] = [o for o in slow["overrides"] if "recover.epochs" not in o] + [
+        "train.phases.recover.epochs=500", "train.phases.recover.early_stop=null"]
+    slow["methods"] = [{**m, "recipe": str((TINY.parent / m["recipe"]).resolve())} for m in slow["methods"]]
+    slow["output"] = {"work_dir": str(tmp_path / "work")}
+    definition = tmp_path / "slow.yaml"
+    definition.write_text(yaml.safe_dump(slow))
+    return definition
+
+
 @pytest.mark.slow  # trains through the CLI / in subprocesses: `-m "not slow"` skips it
 def test_workers_end_with_a_killed_bench_and_a_running_cell_is_not_run_twice(tmp_path):
     """SIGKILL the bench while its workers train: they exit instead of training on unseen as orphans, and while a
@@ -228,13 +240,7 @@ def test_workers_end_with_a_killed_bench_and_a_running_cell_is_not_run_twice(tmp
     import sys
     import time
 
-    slow = yaml.safe_load(TINY.read_text())
-    slow["overrides"] = [o for o in slow["overrides"] if "recover.epochs" not in o] + [
-        "train.phases.recover.epochs=500", "train.phases.recover.early_stop=null"]
-    slow["methods"] = [{**m, "recipe": str((TINY.parent / m["recipe"]).resolve())} for m in slow["methods"]]
-    slow["output"] = {"work_dir": str(tmp_path / "work")}
-    definition = tmp_path / "slow.yaml"
-    definition.write_text(yaml.safe_dump(slow))
+    definition = _slow_definition(tmp_path)
     env = dict(os.environ, IMREC_LOAD_PLUGINS="")
     bench = subprocess.Popen([sys.executable, "-m", "imrec", "bench", "run", str(definition), "--jobs", "2"],
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -290,13 +296,7 @@ def test_ctrl_c_ends_the_bench_and_its_workers_without_leaks(tmp_path):
     import sys
     import time
 
-    slow = yaml.safe_load(TINY.read_text())
-    slow["overrides"] = [o for o in slow["overrides"] if "recover.epochs" not in o] + [
-        "train.phases.recover.epochs=500", "train.phases.recover.early_stop=null"]
-    slow["methods"] = [{**m, "recipe": str((TINY.parent / m["recipe"]).resolve())} for m in slow["methods"]]
-    slow["output"] = {"work_dir": str(tmp_path / "work")}
-    definition = tmp_path / "slow.yaml"
-    definition.write_text(yaml.safe_dump(slow))
+    definition = _slow_definition(tmp_path)
     env = dict(os.environ, IMREC_LOAD_PLUGINS="")
     bench = subprocess.Popen([sys.executable, "-m", "imrec", "bench", "run", str(definition), "--jobs", "2"],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
