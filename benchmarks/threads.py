@@ -12,7 +12,7 @@ for), timed from start to exit, ``--repeats`` times; the median is reported. The
 processes first (the "other work" of a shared machine) and stops them at the end. The verdict lines check the
 targets of issue 19: on an idle machine the default within 10 % of the best setting; on a busy one the default
 no more than 2× slower than 1 thread. The machine must otherwise be idle for the numbers to mean anything: the
-1-minute load average before each run is recorded next to it.
+cores in use just before each run (imrec.threads.busy_cores: CPU use over 0.25 s) are recorded next to it.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def stop_busy(procs: list[subprocess.Popen]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from imrec.threads import physical_cores
+    from imrec.threads import busy_cores, physical_cores
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--recipe", default="recipes/quickstart.yaml")
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         for t in settings:
             times, loads, line = [], [], ""
             for _ in range(args.repeats):
-                loads.append(round(os.getloadavg()[0], 2))
+                loads.append(round(busy_cores() or 0.0, 2))  # cores in use right now, ours included
                 seconds, line = time_run(command(args.recipe, t, work, args.set))
                 times.append(round(seconds, 2))
             rows.append({"setting": "default" if t is None else f"--threads {t}", "median_s": statistics.median(times),
@@ -113,10 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"default / 1 thread = {verdict['default_over_one_thread']:.2f}"
               + (f" (target ≤ 2 with {args.busy} busy process(es): {'met' if default <= 2 * one else 'NOT met'})"
                  if args.busy else ""))
-    # Our own busy processes are expected in the load; anything beyond them means the machine was shared.
+    # Our own busy processes are expected to use cores; anything beyond them means the machine was shared.
     others = max(l for r in rows for l in r["load_before"]) - args.busy
     if others > 0.5:
-        print(f"the machine was not otherwise idle (load average up to {others + args.busy:.2f} with {args.busy} "
+        print(f"the machine was not otherwise idle (up to {others + args.busy:.2f} cores in use with {args.busy} "
               f"busy process(es) of ours): these figures do not test the targets")
     verdict["load_beyond_ours"] = round(others, 2)
     if args.out:

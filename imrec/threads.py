@@ -5,8 +5,10 @@ Order of precedence: ``--threads N`` on the command line, then ``$IMREC_THREADS`
 
 The default never oversubscribes: the physical cores this process may use, divided among the processes imrec
 itself runs side by side (torchrun's ``LOCAL_WORLD_SIZE``; ``imrec bench`` instead gives each worker 1 thread so
-that its results do not depend on ``--jobs``), and no more than the cores the 1-minute load average leaves
-free. torch's own default (every core, whatever else runs) made a training epoch 10–20× slower on a 2-core
+that its results do not depend on ``--jobs``), and no more than the cores other work leaves free, measured as the
+machine's CPU use over a quarter of a second (``/proc/stat``; the 1-minute load average where there is none). The
+load average alone lags by minutes: right after one job ends it still says "busy", and a second job started
+then ran on 1 thread, 22 % slower than on 2 (benchmarks/threads.py on an idle 2-core machine). torch's own default (every core, whatever else runs) made a training epoch 10–20× slower on a 2-core
 machine with one other busy process, because OpenMP threads spin waiting for a core that is not theirs.
 
 This module does not import torch until :func:`apply_threads`, so commands that never train stay fast.
@@ -20,8 +22,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ENV_VAR = "IMREC_THREADS"
-# A 1-minute load average at or above this many busy cores counts as "the cores are busy" (warn, leave room).
+# Other work using at least this many cores counts as "the cores are busy" (warn, leave room).
 BUSY_LOAD = 0.75
+# How long the CPU use of other processes is sampled before choosing (this process sleeps meanwhile).
+SAMPLE_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class ThreadChoice:
     source: str  # "--threads", "$IMREC_THREADS", "recipe", "$OMP_NUM_THREADS" or "default"
     cores: int  # physical cores this process may use
     processes: int  # imrec processes sharing those cores (torchrun workers on this machine)
-    load: float | None  # 1-minute load average when chosen (None where the OS has none)
+    load: float | None  # cores busy with other work when chosen (see busy_cores; None where the OS says nothing)
 
     @property
     def busy(self) -> bool:
@@ -49,12 +53,12 @@ class ThreadChoice:
         return f"threads: {self.threads} ({how}; {basis})"
 
     def warning(self) -> str | None:
-        """A warning when the load average says other processes use the cores, else None."""
+        """A warning when other processes use the cores, else None."""
         if not self.busy:
             return None
         free = self.cores - self.load  # type: ignore[operator]
-        text = (f"warning: the load average ({self.load:.2f} on {self.cores} cores) says other processes are using "
-                f"the CPU; timings will be slower than on an idle machine")
+        text = (f"warning: other processes are using {self.load:.2f} of the {self.cores} cores; timings will be "
+                f"slower than on an idle machine")
         if self.source != "default" and self.threads * self.processes > max(free, 1.0) + 0.5:
             text += (f", and {self.threads} thread(s) per process oversubscribe the {max(free, 0):.1f} free "
                      f"core(s) (OpenMP threads then wait on each other: often several times slower)")
@@ -102,7 +106,31 @@ def physical_cores() -> int:
     return min(n, limit) if limit else n
 
 
-def _load() -> float | None:
+def _cpu_times() -> tuple[int, int] | None:
+    """(idle, total) jiffies of all CPUs from ``/proc/stat`` (Linux), or None."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu" or len(fields) < 5:
+        return None
+    values = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal (guest is in user)
+    return values[3] + (values[4] if len(values) > 4 else 0), sum(values)
+
+
+def busy_cores() -> float | None:
+    """CPUs busy with other work right now: the machine's CPU use over ``SAMPLE_SECONDS`` while this process
+    sleeps, times its CPU count; where ``/proc/stat`` is missing, the 1-minute load average."""
+    import time
+
+    first = _cpu_times()
+    if first is not None:
+        time.sleep(SAMPLE_SECONDS)
+        second = _cpu_times()
+        if second is not None and second[1] > first[1]:
+            idle = (second[0] - first[0]) / (second[1] - first[1])
+            return max(0.0, 1.0 - idle) * (os.cpu_count() or 1)
     try:
         return os.getloadavg()[0]
     except (AttributeError, OSError):
@@ -130,7 +158,7 @@ def resolve_threads(flag: int | None = None, recipe: int | None = None, processe
     """
     if processes is None:
         processes = _positive(os.environ.get("LOCAL_WORLD_SIZE", "1"), "$LOCAL_WORLD_SIZE")
-    cores, load = physical_cores(), _load()
+    cores, load = physical_cores(), busy_cores()
 
     def choice(n: int, source: str) -> ThreadChoice:
         return ThreadChoice(n, source, cores, processes, None if load is None else round(load, 2))
@@ -147,7 +175,7 @@ def resolve_threads(flag: int | None = None, recipe: int | None = None, processe
         return choice(default, "default")
     share = max(1, cores // processes)
     if load is not None:
-        # Cores the others leave free, shared among our processes; rounding lets light background load (<0.5 of
+        # Cores the others leave free, shared among our processes; rounding lets light background use (<0.5 of
         # a core) through, and one thread is always allowed.
         free = int(math.floor(max(cores - load, 0.0) + 0.5))
         share = max(1, min(share, free // processes))

@@ -8,13 +8,13 @@ from imrec.errors import ImrecError
 
 @pytest.fixture
 def machine(monkeypatch):
-    """A fake machine: ``set(cores, load)`` fixes the physical cores and the 1-minute load average."""
+    """A fake machine: ``set(cores, load)`` fixes the physical cores and the cores other work uses."""
     for var in ("IMREC_THREADS", "OMP_NUM_THREADS", "LOCAL_WORLD_SIZE"):
         monkeypatch.delenv(var, raising=False)
 
     def set_(cores, load):
         monkeypatch.setattr(threads, "physical_cores", lambda: cores)
-        monkeypatch.setattr(threads, "_load", lambda: load)
+        monkeypatch.setattr(threads, "busy_cores", lambda: load)
 
     return set_
 
@@ -84,3 +84,29 @@ def test_physical_cores_is_positive_and_at_most_the_cpus():
     import os
 
     assert 1 <= threads.physical_cores() <= (os.cpu_count() or 1)
+
+
+def test_busy_cores_is_the_cpu_use_now_not_a_lagging_average(monkeypatch):
+    # Two samples of /proc/stat's (idle, total) jiffies: 1 of 4 CPUs idle over the window → 3 cores busy; the
+    # 1-minute load average (which would still show a job that just ended) is not consulted.
+    samples = iter([(1000, 4000), (1100, 4400)])
+    monkeypatch.setattr(threads, "_cpu_times", lambda: next(samples))
+    monkeypatch.setattr(threads, "SAMPLE_SECONDS", 0.0)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
+    assert threads.busy_cores() == pytest.approx(3.0)
+
+
+def test_busy_cores_falls_back_to_the_load_average_without_proc_stat(monkeypatch):
+    monkeypatch.setattr(threads, "_cpu_times", lambda: None)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (1.25, 0.5, 0.1))
+    assert threads.busy_cores() == 1.25
+
+
+def test_cpu_times_reads_proc_stat_on_linux():
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("/proc/stat is Linux's")
+    idle, total = threads._cpu_times()
+    assert 0 <= idle <= total and total > 0
