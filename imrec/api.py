@@ -46,13 +46,16 @@ def read_run(run_dir: str | Path) -> RunResult:
 
 
 def run(recipe: str | Path | Mapping[str, Any] | Recipe | None = None, overrides: Sequence[str] = (),
-        progress: bool = False, resume: str | Path | None = None) -> RunResult:
+        progress: bool = False, resume: str | Path | None = None, threads: int | None = None) -> RunResult:
     """Train and evaluate ``recipe`` (a YAML path, a dict, or a loaded :class:`~imrec.config.Recipe`) with
     command-line style ``overrides`` (``"train.phases.recover.epochs=2"``), exactly as ``imrec run`` does;
     ``resume`` continues an interrupted run directory instead. ``progress`` shows the trainer's progress on
-    stderr. Returns the run's directory and metrics."""
+    stderr. CPU threads are chosen as ``imrec run`` chooses them (``threads`` as ``--threads``, then
+    ``$IMREC_THREADS``, the recipe's ``threads``, ``$OMP_NUM_THREADS``, the default), recorded in the run's
+    environment.json, and torch's previous count is restored on return. Returns the run's directory and metrics."""
     from .progress import Reporter
     from .runner import resume_recipe, run_recipe
+    from .threads import resolve_threads, using_threads
 
     if resume is not None:
         if overrides:
@@ -69,5 +72,6 @@ def run(recipe: str | Path | Mapping[str, Any] | Recipe | None = None, overrides
             loaded = recipe_from_dict(dict(recipe), "<dict>", overrides)
         else:
             loaded = load_recipe(recipe, overrides)
-    out = run_recipe(loaded, run_dir, Reporter(enabled=progress))
+    with using_threads(resolve_threads(threads, loaded.threads)):
+        out = run_recipe(loaded, run_dir, Reporter(enabled=progress))
     return read_run(out)

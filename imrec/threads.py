@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 ENV_VAR = "IMREC_THREADS"
 # Other work using at least this many cores counts as "the cores are busy" (warn, leave room).
@@ -193,6 +195,22 @@ def apply_threads(choice: ThreadChoice) -> None:
 
     torch.set_num_threads(choice.threads)
     _applied = choice
+
+
+@contextmanager
+def using_threads(choice: ThreadChoice) -> Iterator[ThreadChoice]:
+    """Apply ``choice`` for the body, then give torch (and :func:`applied`) back what they had: the Python API
+    (``imrec.run``) chooses threads as the commands do without changing its caller's process for good."""
+    global _applied
+    import torch
+
+    before, before_choice = torch.get_num_threads(), _applied
+    apply_threads(choice)
+    try:
+        yield choice
+    finally:
+        torch.set_num_threads(before)
+        _applied = before_choice
 
 
 def applied() -> ThreadChoice | None:

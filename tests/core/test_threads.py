@@ -1,5 +1,7 @@
 """imrec.threads: where the thread count comes from, a default that never oversubscribes, the busy warning."""
 
+from pathlib import Path
+
 import pytest
 
 from imrec import threads
@@ -110,3 +112,29 @@ def test_cpu_times_reads_proc_stat_on_linux():
         pytest.skip("/proc/stat is Linux's")
     idle, total = threads._cpu_times()
     assert 0 <= idle <= total and total > 0
+
+
+def test_the_python_api_chooses_threads_like_the_cli_and_restores_them(machine, monkeypatch, tmp_path):
+    import torch
+
+    import imrec.api
+    import imrec.runner
+
+    machine(2, 0.0)
+    seen = {}
+
+    def fake_run_recipe(recipe, run_dir, reporter):
+        seen["threads"], seen["applied"] = torch.get_num_threads(), threads.applied()
+        raise RuntimeError("stop here")  # the choice is what is tested, not training
+
+    monkeypatch.setattr(imrec.runner, "run_recipe", fake_run_recipe)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2 if before == 1 else 1)
+    try:
+        expected_after = torch.get_num_threads()
+        with pytest.raises(RuntimeError, match="stop here"):
+            imrec.api.run(Path(__file__).parents[2] / "recipes" / "quickstart.yaml", threads=3)
+        assert seen["threads"] == 3 and seen["applied"].source == "--threads"
+        assert torch.get_num_threads() == expected_after  # the caller's process is given back its count
+    finally:
+        torch.set_num_threads(before)
