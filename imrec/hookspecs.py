@@ -2,6 +2,7 @@
 
 Names are namespaced (``"rohydr.hddm"``). A hook implementation may accept a subset of the arguments, so hooks
 can grow without breaking plugins. Every hook is documented in ``docs/hooks.md`` (a test keeps that true).
+The model slots' hooks (``register_encoders`` … ``register_heads``) are generated from :data:`imrec.slots.SLOTS`.
 """
 
 from __future__ import annotations
@@ -10,35 +11,32 @@ from typing import Any, Callable
 
 import pluggy
 
+from .slots import SLOTS, Slot
+
 hookspec = pluggy.HookspecMarker("imrec")
 hookimpl = pluggy.HookimplMarker("imrec")
 
 Register = Callable[..., None]
 
 
-@hookspec
-def register_encoders(register: Register) -> None:
-    """Register encoder factories: ``register("ns.name", factory)``; factories build an ``Encoder``."""
+def _slot_hook(slot: Slot) -> Callable[..., None]:
+    """The register hook of a model slot, named ``slot.hook`` (imrec/slots.py declares the slots once)."""
+
+    def hook(register: Register) -> None:
+        pass
+
+    hook.__name__ = hook.__qualname__ = slot.hook
+    hook.__module__ = __name__
+    article = "an" if slot.protocol.__name__[0] in "AEIOU" else "a"
+    hook.__doc__ = (f"Register {slot.name} factories ({slot.description}): ``register(\"ns.name\", factory)``; "
+                    f"a factory builds {article} ``{slot.protocol.__name__}``.")
+    return hookspec(hook)
 
 
-@hookspec
-def register_recoverers(register: Register) -> None:
-    """Register recoverer factories (fill in missing modalities): ``register("ns.name", factory)``."""
-
-
-@hookspec
-def register_fusers(register: Register) -> None:
-    """Register fuser factories (tokens of all modalities → one vector): ``register("ns.name", factory)``."""
-
-
-@hookspec
-def register_aligners(register: Register) -> None:
-    """Register aligner factories (fused vector → aligned vector): ``register("ns.name", factory)``."""
-
-
-@hookspec
-def register_heads(register: Register) -> None:
-    """Register head factories (vector → prediction, plus the task loss): ``register("ns.name", factory)``."""
+# One hook per slot, generated: pluggy finds hookspecs as module attributes, whatever defined them.
+for _slot in SLOTS:
+    globals()[_slot.hook] = _slot_hook(_slot)
+del _slot
 
 
 @hookspec

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
-import numpy as np
-
-if TYPE_CHECKING:  # annotations only: the data side (datasets, protocols, metrics, the CLI) runs without torch
+if TYPE_CHECKING:  # annotations only: the data side (datasets, protocols, metrics) runs without torch, and
+    # `imrec --help` (which imports this module through imrec.slots) imports neither torch nor numpy.
+    import numpy as np
     import torch
     from torch import Tensor
 
@@ -142,29 +142,32 @@ class Output:
 
     value: Any
     losses: dict[str, Tensor] = field(default_factory=dict)
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Model components. Factories receive the recipe's keyword arguments plus the context arguments below, which
-# the core injects when the factory's signature names them (a recipe may not set them):
+# Model components, one per slot of the model (imrec/slots.py declares the slots: order, hook, whether optional,
+# and the context arguments the core injects into a factory whose signature names them, e.g. the encoder's
+# ``modalities`` and the head's ``in_dim`` and ``task``; a recipe may not set those).
 #
-#   encoder:   modalities: tuple[ModalitySpec, ...]
-#   recoverer: modalities, d_model: int (the encoder's out_dim)
-#   fuser:     modalities, d_model
-#   aligner:   dim: int (the fuser's out_dim)
-#   head:      in_dim: int (the fuser's out_dim), task: TaskSpec
+# Capability flags: a protocol declares each flag the core reads with its default (``independent_samples: ... =
+# False``); a component sets it to say more. Components need not subclass a protocol (structural typing), so the
+# core reads a flag with :func:`declared`, which falls back to the protocol's default.
 # --------------------------------------------------------------------------------------------------------------
 @runtime_checkable
 class Encoder(Protocol):
     """Maps raw features of every modality to tokens of width ``out_dim``: ``(B, T_k, out_dim)`` per modality.
 
     Vector inputs ``(B, D)`` are treated as ``T = 1``. ``lengths`` are the valid lengths per modality (may be
-    empty); the encoder returns the token lengths in ``Output.extras["lengths"]`` when it changes them.
+    empty). A sequence keeps its length ``T_k``: the later components receive the batch's ``lengths`` as they are.
+
+    ``independent_modalities``: ``True`` when the tokens of a modality depend on that modality alone; the core then
+    encodes a training batch once (its complete data) and zeroes the missing modalities' tokens, instead of
+    encoding the masked batch a second time.
     """
 
     out_dim: int
     aux_losses: ClassVar[tuple[str, ...]]
+    independent_modalities: ClassVar[bool] = False
 
     def __call__(self, features: Mapping[str, Tensor], lengths: Mapping[str, Tensor]) -> Output: ...
 
@@ -194,10 +197,15 @@ class Recoverer(Protocol):
 @runtime_checkable
 class Fuser(Protocol):
     """Fuses per-modality tokens into one vector ``(B, out_dim)``. ``mask`` tells which entries are real,
-    recovered or zero-filled (``True`` = available in the input, before recovery)."""
+    recovered or zero-filled (``True`` = available in the input, before recovery).
+
+    ``independent_samples``: ``True`` when a sample's fused vector depends on that sample alone (no batch
+    statistics); the core may then fuse a subset of the rows, e.g. only the incomplete samples for ``f_gt``.
+    """
 
     out_dim: int
     aux_losses: ClassVar[tuple[str, ...]]
+    independent_samples: ClassVar[bool] = False
 
     def __call__(
         self, tokens: Mapping[str, Tensor], mask: Tensor, names: Sequence[str], lengths: Mapping[str, Tensor]
@@ -210,14 +218,14 @@ class Aligner(Protocol):
     ``reference`` (given in training only). Returns ``Output(value=aligned (B, dim))``.
 
     Sub-modules whose parameters a recipe may address separately are ordinary attributes
-    (``aligner.discriminator``). ``incomplete_only`` (default ``False`` when absent): ``True`` means the aligner
-    is applied only to samples with at least one modality missing, in training and at evaluation; a complete
-    sample's fused vector reaches the head unchanged (RoHyDR's MR, as the reference), and the aligner's losses
-    are computed over the incomplete samples only.
+    (``aligner.discriminator``). ``incomplete_only``: ``True`` means the aligner is applied only to samples with
+    at least one modality missing, in training and at evaluation; a complete sample's fused vector reaches the
+    head unchanged (RoHyDR's MR, as the reference), and the aligner's losses are computed over the incomplete
+    samples only. An instance attribute: a recipe may choose it.
     """
 
     aux_losses: ClassVar[tuple[str, ...]]
-    incomplete_only: bool
+    incomplete_only: bool = False
 
     def __call__(self, fused: Tensor, reference: Tensor | None = None) -> Output: ...
 
@@ -302,5 +310,39 @@ class Logger(Protocol):
     def finish(self, summary: Mapping[str, Any] | None, status: str) -> None: ...
 
 
-COMPONENT_SLOTS: tuple[str, ...] = ("encoder", "recoverer", "fuser", "aligner", "head")
-"""Model component slots in the order a batch passes through them."""
+# --------------------------------------------------------------------------------------------------------------
+# Reading what a component declares.
+# --------------------------------------------------------------------------------------------------------------
+def declared(component: Any, protocol: type, name: str) -> Any:
+    """The value of ``name`` that ``component`` (an instance or a class) declares, else ``protocol``'s default.
+
+    Only names ``protocol`` declares *with* a default may be read this way (a misspelt flag is an error, not a
+    silent ``False``); the component need not subclass ``protocol``.
+    """
+    defaults = protocol_defaults(protocol)
+    if name not in defaults:
+        raise AttributeError(f"{protocol.__name__} declares no attribute {name!r} with a default; it declares: "
+                             f"{', '.join(sorted(defaults)) or '(none)'}")
+    return getattr(component, name, defaults[name])
+
+
+def protocol_defaults(protocol: type) -> dict[str, Any]:
+    """The attributes ``protocol`` declares with a default value, name → default."""
+    out: dict[str, Any] = {}
+    for cls in reversed(protocol.__mro__):
+        if cls is object or cls is Protocol or not getattr(cls, "_is_protocol", False):
+            continue
+        for attr in getattr(cls, "__annotations__", {}):
+            if attr in vars(cls):
+                out[attr] = vars(cls)[attr]
+    return out
+
+
+def __getattr__(name: str) -> Any:
+    # Transitional: imrec/config.py still imports COMPONENT_SLOTS from here. The slots are declared once, in
+    # imrec/slots.py (which imports this module, hence the lazy import); drop this once config imports them there.
+    if name == "COMPONENT_SLOTS":
+        from .slots import COMPONENT_SLOTS
+
+        return COMPONENT_SLOTS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,6 +11,7 @@ is called (see :func:`apply_mask`); no ground truth of a missing modality reache
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -18,9 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from .errors import RecipeError, Problem
-from .interfaces import COMPONENT_SLOTS, Batch, DatasetSpec, Output
-
-OPTIONAL_SLOTS = ("recoverer", "aligner")
+from .interfaces import Aligner, Batch, DatasetSpec, Encoder, Fuser, Output, declared
+from .slots import BYPASSABLE_SLOTS, COMPONENT_SLOTS, SLOTS
 
 
 def apply_mask(batch: Batch, mask: Tensor, frame_keep: Mapping[str, Tensor] | None = None) -> Batch:
@@ -68,13 +68,13 @@ class IMModel(nn.Module):
         super().__init__()
         self.spec = spec
         self.names = spec.names
-        for slot in COMPONENT_SLOTS:
-            comp = components.get(slot)
-            if comp is None and slot not in OPTIONAL_SLOTS:
-                raise ValueError(f"the model needs a {slot}")
+        for slot in SLOTS:
+            comp = components.get(slot.name)
+            if comp is None and slot.required:
+                raise ValueError(f"the model needs a {slot.name}")
             if comp is not None and not isinstance(comp, nn.Module):
-                raise TypeError(f"{slot} must be a torch.nn.Module, got {type(comp).__name__}")
-            setattr(self, slot, comp)
+                raise TypeError(f"{slot.name} must be a torch.nn.Module, got {type(comp).__name__}")
+            setattr(self, slot.name, comp)
 
     # ---------------------------------------------------------------------------------------------- addressing
     def slots(self) -> list[str]:
@@ -113,6 +113,10 @@ class IMModel(nn.Module):
         set of loss names the caller will use (``None`` = all that can be computed), so unneeded branches are
         skipped. ``bypass`` names optional components (recoverer, aligner) to run without in this phase.
         """
+        bypass = set(bypass)
+        if not bypass <= set(BYPASSABLE_SLOTS):
+            raise ValueError(f"cannot bypass {', '.join(sorted(bypass - set(BYPASSABLE_SLOTS)))}; bypassable "
+                             f"slots: {', '.join(BYPASSABLE_SLOTS)}")
         names, mask = batch.names, batch.mask
         training = full is not None
         recoverer = None if "recoverer" in bypass else self.recoverer
@@ -125,40 +129,18 @@ class IMModel(nn.Module):
                 losses[f"{slot}.{k}"] = v
             return out.value
 
-        enc = self.encoder
-        truth = None
-        if training:
-            truth_out = enc(full.modalities, full.lengths)
-            truth = truth_out.value
-            if getattr(enc, "independent_modalities", False):
-                # Tokens of an available modality depend on that modality alone: reuse them.
-                tokens = _zero_missing(truth, mask, names)
-                enc_losses = truth_out.losses
-            else:
-                enc_out = enc(batch.modalities, batch.lengths)
-                tokens = _zero_missing(enc_out.value, mask, names)
-                enc_losses = enc_out.losses
-            for k, v in enc_losses.items():
-                losses[f"encoder.{k}"] = v
-        else:
-            tokens = _zero_missing(collect("encoder", enc(batch.modalities, batch.lengths)), mask, names)
-
-        lengths = batch.lengths
+        tokens, truth = self._encode(batch, full, collect)
         complete = bool(mask.all())
         if recoverer is not None and not complete:
-            recovered = collect("recoverer", recoverer(tokens, mask, names, lengths, targets=truth))
+            recovered = collect("recoverer", recoverer(tokens, mask, names, batch.lengths, targets=truth))
         else:
             recovered = tokens
 
-        f_rec = collect("fuser", self.fuser(recovered, mask, names, lengths))
-
-        need_gt = training and (want("task_gt") or aligner is not None)
+        f_rec = collect("fuser", self.fuser(recovered, mask, names, batch.lengths))
         f_gt = None
-        if need_gt:
-            if complete:
-                f_gt = f_rec  # same input, same function: no second fuser pass
-            else:
-                f_gt = self._fuse_truth(truth, mask, names, full.lengths, f_rec, collect)
+        if training and (want("task_gt") or aligner is not None):
+            # A complete batch has the same input, hence (same function) the same f_gt: no second fuser pass.
+            f_gt = f_rec if complete else self._fuse_truth(truth, mask, names, full.lengths, f_rec, collect)
 
         fused = f_rec if aligner is None else self._align(aligner, f_rec, f_gt, mask, collect)
 
@@ -171,13 +153,27 @@ class IMModel(nn.Module):
             losses["task_gt"] = self.head.loss(prediction_gt, batch.labels)
         return ForwardResult(prediction, losses, recovered, truth, prediction_gt)
 
+    def _encode(self, batch: Batch, full: Batch | None, collect: Any) -> tuple[dict[str, Tensor], Any]:
+        """The batch's tokens (missing modalities zeroed) and, in training, the true tokens of ``full``.
+
+        An encoder that declares ``independent_modalities`` encodes the complete batch only: the tokens of an
+        available modality depend on that modality alone, so the masked batch would give the same ones."""
+        enc, truth_out = self.encoder, None
+        if full is None:
+            out = enc(batch.modalities, batch.lengths)
+        else:
+            truth_out = enc(full.modalities, full.lengths)
+            reuse = declared(enc, Encoder, "independent_modalities")
+            out = truth_out if reuse else enc(batch.modalities, batch.lengths)
+        tokens = _zero_missing(collect("encoder", out), batch.mask, batch.names)
+        return tokens, None if truth_out is None else truth_out.value
 
     @staticmethod
     def _align(aligner: nn.Module, f_rec: Tensor, f_gt: Tensor | None, mask: Tensor, collect: Any) -> Tensor:
         """The aligner's output for the batch. An aligner that declares ``incomplete_only`` sees only the rows
         with something missing (its losses too); complete rows keep ``f_rec``, so a complete sample is predicted
         exactly as without the aligner (the reference skips MR for complete samples, in training and at test)."""
-        if not getattr(aligner, "incomplete_only", False):
+        if not declared(aligner, Aligner, "incomplete_only"):
             return collect("aligner", aligner(f_rec, reference=f_gt))
         rows = (~mask.all(dim=1)).nonzero().squeeze(1)
         if rows.numel() == 0:
@@ -193,7 +189,7 @@ class IMModel(nn.Module):
         these tokens already (its row of ``f_rec``); when the fuser declares ``independent_samples`` (no batch
         statistics: a row's output depends on that row alone) only the other rows go through it again."""
         ones = torch.ones_like(mask)
-        if not getattr(self.fuser, "independent_samples", False):
+        if not declared(self.fuser, Fuser, "independent_samples"):
             return collect("fuser", self.fuser(truth, ones, names, lengths))
         incomplete = (~mask.all(dim=1)).nonzero().squeeze(1)
         if incomplete.numel() == mask.shape[0]:
@@ -203,21 +199,32 @@ class IMModel(nn.Module):
         return f_rec.index_put((incomplete,), part)
 
 
+def data_context(spec: DatasetSpec) -> dict[str, Any]:
+    """The context known before any component is built (``imrec.slots.DATA_CONTEXT``), from the dataset."""
+    return {"modalities": spec.modalities, "task": spec.task}
+
+
 def build_model(spec: DatasetSpec, model_cfg: Mapping[str, Any], source: str = "<recipe>") -> IMModel:
-    """Build every configured component with its context arguments (see ``imrec.interfaces``)."""
+    """Build every configured component, in the slots' order, with the context arguments its slot declares
+    (imrec/slots.py): the dataset's ``modalities`` and ``task``, and what earlier components provide (the
+    encoder's ``out_dim`` as ``d_model``, the fuser's as ``dim`` and ``in_dim``)."""
     from .config import build_component
 
+    context: dict[str, Any] = data_context(spec)
     built: dict[str, nn.Module | None] = {}
-    enc = build_component("encoder", model_cfg["encoder"], modalities=spec.modalities)
-    d_model = int(getattr(enc, "out_dim"))
-    built["encoder"] = enc
-    for slot in ("recoverer", "fuser"):
-        cfg = model_cfg.get(slot)
-        built[slot] = None if cfg is None else build_component(slot, cfg, modalities=spec.modalities, d_model=d_model)
-    out_dim = getattr(built["fuser"], "out_dim", None)
-    if not isinstance(out_dim, int):
-        raise RecipeError([Problem(source, "model.fuser", "the fuser does not expose an integer `out_dim`")])
-    cfg = model_cfg.get("aligner")
-    built["aligner"] = None if cfg is None else build_component("aligner", cfg, dim=out_dim)
-    built["head"] = build_component("head", model_cfg["head"], in_dim=out_dim, task=spec.task)
+    for slot in SLOTS:
+        cfg = model_cfg.get(slot.name)
+        if cfg is None:
+            if slot.required:
+                raise ValueError(f"the model needs a {slot.name}")
+            built[slot.name] = None
+            continue
+        comp = build_component(slot.name, cfg, **{k: context[k] for k in slot.context})
+        for key, attr in slot.provides.items():
+            value = getattr(comp, attr, None)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+                raise RecipeError([Problem(source, f"model.{slot.name}",
+                                           f"the {slot.name} does not expose an integer `{attr}`")])
+            context[key] = int(value)
+        built[slot.name] = comp
     return IMModel(spec, built)

@@ -13,14 +13,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .errors import PluginError, UnknownComponentError
+from .slots import SLOTS
 
-# kind → the hook that fills it. The kind is the word used in recipes, errors and ``imrec list KIND``.
+# kind → the hook that fills it. The kind is the word used in recipes, errors and ``imrec list KIND``: the model's
+# slots (declared in imrec/slots.py), then the data-side kinds.
 KINDS: dict[str, str] = {
-    "encoder": "register_encoders",
-    "recoverer": "register_recoverers",
-    "fuser": "register_fusers",
-    "aligner": "register_aligners",
-    "head": "register_heads",
+    **{s.name: s.hook for s in SLOTS},
     "dataset": "register_datasets",
     "protocol": "register_protocols",
     "metric": "register_metrics",

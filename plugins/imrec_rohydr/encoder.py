@@ -25,6 +25,8 @@ class Conv1dEncoder(nn.Module):
     """
 
     aux_losses: ClassVar[tuple[str, ...]] = ()
+    # A modality's tokens depend on that modality alone (one Conv1d each): the core may encode a training batch
+    # once, complete, and zero the missing tokens (the flag and its default: imrec.interfaces.Encoder).
     independent_modalities: ClassVar[bool] = True
 
     def __init__(

@@ -108,7 +108,8 @@ class MulTFuser(nn.Module):
 
     aux_losses: ClassVar[tuple[str, ...]] = ()
     # Each sample's fused vector depends on that sample alone (layer norms, no batch statistics): the core may
-    # fuse a subset of rows, e.g. only the incomplete samples for f_gt (imrec.model.IMModel._fuse_truth).
+    # fuse a subset of rows, e.g. only the incomplete samples for f_gt (imrec.model.IMModel._fuse_truth; the flag
+    # and its default: imrec.interfaces.Fuser).
     independent_samples: ClassVar[bool] = True
 
     def __init__(
