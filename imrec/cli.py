@@ -10,76 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .boundary import DEBUG_ENV, report
+from .display import results_table
 from .errors import ImrecError, Problem
 from .registry import KINDS
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.table import Table
 
 # Lazy imports: this module is imported by every command, `imrec --help` included. It, and every module a
 # command's `register`/parser code imports, must not import torch, numpy or rich at module level: commands import
 # what they need inside their handler (cmd_*). docs/architecture.md, "Lazy imports", says how plugins do the same.
-
-# Columns of the results table, per task kind (every metric is still in the run directory).
-TABLE_METRICS = {
-    "regression": ["acc2_non0", "f1_non0", "acc2_has0", "acc7", "mae", "corr"],
-    "classification": ["acc", "f1_macro", "f1_weighted"],
-}
-PERCENT = {"acc2_non0", "f1_non0", "acc2_has0", "f1_has0", "acc3", "acc5", "acc7", "acc", "f1_macro", "f1_weighted"}
-
-
-def _fmt_cell(metric: str, stats: dict[str, Any]) -> str:
-    mean, std = stats.get("mean"), stats.get("std")
-    if mean is None:
-        return "–"
-    scale = 100.0 if metric in PERCENT else 1.0
-    text = f"{mean * scale:.2f}" if scale != 1.0 else f"{mean:.4f}"
-    if std is not None:
-        text += f" ± {std * scale:.2f}" if scale != 1.0 else f" ± {std:.4f}"
-    return text
-
-
-def show_condition(name: str) -> str:
-    """A condition as the bench tables print it: ``random/mr=0.6666666666666666`` → ``random/mr=0.67``."""
-    head, sep, rate = name.rpartition("mr=")
-    try:
-        return f"{head}{sep}{float(rate):.2f}" if sep else name
-    except ValueError:
-        return name
-
-
-def results_table(summary: dict[str, Any], task: str | None = None, split: str = "test") -> Table:
-    from rich.table import Table
-
-    conditions = summary["conditions"]
-    order = summary.get("conditions_order") or list(conditions)
-    present = {m for c in conditions.values() for m in c}
-    if task is None:
-        task = "classification" if "acc" in present else "regression"
-    cols = [m for m in TABLE_METRICS[task] if m in present]
-    cols += [m for m in ("recovery_mse", "recovery_mse_zero") if m in present]
-    n = len(summary.get("seeds", []))
-    spread = (f"mean ± std over {n} seeds (ddof={summary.get('ddof', 1)}; " if n != 1
-              else "1 seed (no std; ")
-    table = Table(title=f"{summary.get('recipe', '')} — {split.upper()}, {spread}accuracies ×100)")
-    table.add_column("condition")
-    for c in cols:
-        table.add_column("recovery_mse of zero-fill" if c == "recovery_mse_zero" else c, justify="right")
-    for cond in order:
-        row = conditions.get(cond, {})
-        table.add_row(show_condition(cond), *[_fmt_cell(m, row.get(m, {})) for m in cols])
-    notes = [f"{show_condition(c).rpartition('=')[2]} = {c.rpartition('=')[2]}" for c in order
-             if show_condition(c) != c and float(show_condition(c).rpartition("=")[2]) != float(c.rpartition("=")[2])]
-    captions = []
-    if notes:
-        captions.append("missing rates shown to 2 decimals: " + ", ".join(dict.fromkeys(notes)))
-    if "recovery_mse" in cols:
-        captions.append("recovery_mse: recovered vs true tokens of the missing modalities; zero-fill's is the same "
-                        "error for all-zero tokens (no recovery), its scale")
-    if captions:
-        table.caption = "; ".join(captions)
-    return table
 
 
 def _console() -> Console:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:  # annotations only: the data side (datasets, protocols, metrics) runs without torch, and
@@ -275,16 +276,45 @@ class MissingProtocol(Protocol):
     def conditions(self, names: Sequence[str]) -> list[Condition]: ...
 
 
+@dataclass(frozen=True)
+class MetricDisplay:
+    """How the result tables (``imrec run``'s, ``imrec bench``'s, leaderboards, plots) show one metric.
+
+    ``label``: its name in bench tables and plots (``"Acc-2 (Non0)"``). ``scale``: the factor values are shown
+    multiplied by (``100`` for accuracies kept as fractions). ``decimals``: digits after the point in bench tables
+    and leaderboards (``imrec run``'s table shows 4 digits of the unscaled value: 2 after ×100). ``order``: the
+    metric's place among all metrics in tables (lower first; metrics without one follow, alphabetically).
+    ``headline``: also a column of ``imrec run``'s results table (every metric is in the run directory).
+    The direction (higher or lower is better) is the metric's ``higher_is_better``, not repeated here.
+    """
+
+    label: str
+    scale: float = 1.0
+    decimals: int = 3
+    order: float | None = None
+    headline: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.label, str) or not self.label.strip():
+            raise ValueError(f"MetricDisplay.label must be a non-empty string, got {self.label!r}")
+        if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float)) or not self.scale > 0:
+            raise ValueError(f"MetricDisplay.scale must be a number > 0, got {self.scale!r}")
+        if isinstance(self.decimals, bool) or not isinstance(self.decimals, int) or not 0 <= self.decimals <= 12:
+            raise ValueError(f"MetricDisplay.decimals must be a whole number in [0, 12], got {self.decimals!r}")
+
+
 @runtime_checkable
 class Metric(Protocol):
     """Scores predictions: ``(predictions, labels) -> {metric name: float}`` on numpy arrays.
 
     ``task`` (class attribute) says which task kind it applies to; ``higher_is_better`` maps each metric name it
-    returns to its direction (used by model selection and leaderboards).
+    returns to its direction (used by model selection and leaderboards); ``display`` maps metric names to how
+    tables show them (:class:`MetricDisplay`; a name without one is shown as it is, unscaled).
     """
 
     task: ClassVar[TaskKind | None]
     higher_is_better: ClassVar[Mapping[str, bool]]
+    display: ClassVar[Mapping[str, MetricDisplay]] = MappingProxyType({})
 
     def __call__(self, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]: ...
 

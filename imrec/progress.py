@@ -101,7 +101,7 @@ class Reporter:
         """Condition ``index`` (1-based) of ``total`` scored on ``split``; with the time left for the others."""
         if not self.enabled:
             return
-        from .cli import show_condition
+        from .display import show_condition
 
         left = elapsed / index * (total - index)
         self.message(f"{self.prefix}{split.upper()} {index}/{total} {show_condition(condition)}: {duration(seconds)}"

@@ -248,7 +248,7 @@ def _check_usable(recipe: Recipe, spec: DatasetSpec, splits: dict[str, Split]) -
 
 def describe_plan(recipe: Recipe, prepared: Prepared, model: IMModel) -> str:
     """A human-readable plan for ``imrec run --dry-run``: data, components, phases, steps, conditions."""
-    from .cli import show_condition
+    from .display import show_condition
     from .trainer import plan_phase
 
     lines = [f"recipe {recipe.name}: {recipe.description or ''}".rstrip(),
@@ -447,7 +447,7 @@ def _run_seed_per_rate(recipe: Recipe, prepared: Prepared, seed: int, sdir: Path
         seed_everything(seed)
         model = build_model(prepared.spec, recipe.model, str(recipe.source or "<recipe>")).to(device)
         dist.broadcast_module(model)
-        from .cli import show_condition
+        from .display import show_condition
 
         reporter.message(f"seed {seed}: the model for {show_condition(cond.name)}")
         Trainer(recipe, model, prepared.splits, conds, conds, prepared.metrics, prepared.higher_is_better, seed,

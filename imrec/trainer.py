@@ -593,7 +593,7 @@ class Trainer:
         """What the user needs to read this phase's VALID numbers: under which condition they are measured, and
         that they are not comparable with the previous phase's when that condition changed (e.g. RoHyDR's recover
         phase scores VALID under missingness, after a pre-training phase scored it on complete data)."""
-        from .cli import show_condition
+        from .display import show_condition
 
         phase = self.recipe.train.phases[p_idx]
         cond = show_condition(self.select_conditions[p_idx].name)

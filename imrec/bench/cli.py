@@ -106,12 +106,12 @@ def _emit(text: str, out: Path | None) -> None:
 
 
 def _render(records: list[dict[str, Any]], view: Any, fmt: str, out: Path | None) -> None:
-    from . import tables
+    from . import render
 
     if fmt == "terminal" and out is None:
-        tables.print_terminal(records, view)
+        render.print_terminal(records, view)
     else:
-        _emit(tables.render(records, view, fmt), out)
+        _emit(render.render(records, view, fmt), out)
 
 
 def _plots(records: list[dict[str, Any]], view: Any, folder: Path) -> None:

@@ -138,17 +138,11 @@ class Definition:
 
 
 def known_metrics() -> dict[str, bool]:
-    """Every metric name a registered metric can produce → whether higher is better (``loss``: lower)."""
-    from ..plugins import get_registry
+    """Every metric name a registered metric (or the core: ``loss``, the recovery metrics) can produce → whether
+    higher is better, as declared (imrec/metric_info.py)."""
+    from ..metric_info import directions
 
-    out: dict[str, bool] = {"loss": False}
-    for entry in get_registry().entries("metric"):
-        out.update(dict(getattr(entry.factory, "higher_is_better", {}) or {}))
-    # Scored by the core's evaluation itself (imrec.trainer.evaluate, ``eval.recovery_metrics``) on the missing
-    # entries only: the error and cosine of the recovered tokens to the encoder's tokens of the true features.
-    # ``recovery_mse_zero``: the error all-zero tokens (zero filling) would have there, the scale of recovery_mse.
-    out.update({"recovery_mse": False, "recovery_cos": True, "recovery_mse_zero": False})
-    return out
+    return directions()
 
 
 def load_definition(path: str | Path, check_recipes: bool = True) -> Definition:

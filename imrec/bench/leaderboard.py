@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..runs import atomic_write_text
-from .tables import BoardView, build_tables, markdown_board
+from .render import markdown_board
+from .tables import BoardView, build_tables
 
 HEADER = (
     "# Leaderboards\n\n"

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from ..errors import ImrecError
+from ..metric_info import label, metric_info
 from ..runs import atomic_write_bytes
 from . import stats
-from .tables import BoardView, label
-
-PERCENT_SCALE = 100.0
+from .tables import BoardView
 
 
 class MissingMatplotlib(ImrecError):
@@ -35,9 +34,8 @@ def _pyplot() -> Any:
 
 
 def plot_board(records: Sequence[Mapping[str, Any]], view: BoardView, folder: Path) -> list[Path]:
-    """One PNG per metric of ``view`` that has random-rate conditions: ``<folder>/<board>_<metric>.png``."""
-    from ..cli import PERCENT
-
+    """One PNG per metric of ``view`` that has random-rate conditions: ``<folder>/<board>_<metric>.png``, each
+    labelled and scaled as its plugin declares (imrec/metric_info.py)."""
     plt = _pyplot()
     mine = [r for r in records if r["board"] == view.board and r["method"] in view.methods]
     written = []
@@ -46,7 +44,7 @@ def plot_board(records: Sequence[Mapping[str, Any]], view: BoardView, folder: Pa
         rnd = stats.random_conditions({c for per in vals.values() for c in per})
         if len(rnd) < 2:
             continue
-        scale = PERCENT_SCALE if metric in PERCENT else 1.0
+        scale = metric_info(metric).scale
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
         for method in view.methods:
             if method not in vals:
@@ -64,7 +62,7 @@ def plot_board(records: Sequence[Mapping[str, Any]], view: BoardView, folder: Pa
             ax.fill_between(xs, [y - e for y, e in zip(ys, sd)], [y + e for y, e in zip(ys, sd)],
                             color=line.get_color(), alpha=0.12, linewidth=0)
         ax.set_xlabel("missing rate (MR)")
-        ax.set_ylabel(label(metric) + (" (×100)" if scale != 1.0 else "")
+        ax.set_ylabel(label(metric) + (f" (×{scale:g})" if scale != 1.0 else "")
                       + (" ↑" if view.hib(metric) else " ↓"))
         ax.set_title(f"{view.board}: {label(metric)} vs missing rate (mean ± std over seeds)")
         ax.grid(True, alpha=0.3)

@@ -1,31 +1,21 @@
 """Tables from tidy records: per metric, a random-missing-rate table (+ Avg), a fixed-subset table (+ Avg) and a
-summary (significance against the reference, AUC, gap closed); rendered as terminal (rich), Markdown, CSV,
-JSON or LaTeX. The same records always render to the same bytes (fixed ordering, fixed number formats).
+summary (significance against the reference, AUC, gap closed); imrec/bench/render.py renders them as terminal
+(rich), Markdown, CSV, JSON or LaTeX. The same records always give the same tables (fixed ordering, fixed number
+formats). How a metric is labelled, scaled, rounded and ordered is what its plugin declares (imrec/metric_info.py).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..cli import PERCENT
 from ..errors import ImrecError
+from ..metric_info import directions, label, metric_info, ordered
 from . import stats
-from .definition import Definition, known_metrics
+from .definition import Definition
 from .records import shown_path
 
-LABELS = {
-    "acc2_non0": "Acc-2 (Non0)", "f1_non0": "F1 (Non0)", "acc2_has0": "Acc-2 (Has0)", "f1_has0": "F1 (Has0)",
-    "acc7": "Acc-7", "acc5": "Acc-5", "acc3": "Acc-3", "mae": "MAE", "corr": "Corr", "acc": "Accuracy",
-    "f1_macro": "Macro F1", "f1_weighted": "Weighted F1", "loss": "loss", "configuration": "Configuration",
-}
-# Default metric order when records alone decide (headline metrics first, as the field's tables).
-PREFERRED = ("acc2_non0", "f1_non0", "acc2_has0", "f1_has0", "acc7", "acc5", "acc3", "mae", "corr", "acc",
-             "f1_macro", "f1_weighted")
 BEST_MARK = "*"  # where bold is not available (terminal text, CSV)
 SIG_MARK = "†"
 
@@ -47,8 +37,12 @@ class BoardView:
         return replace(self, metrics=tuple(metrics))
 
     def hib(self, metric: str) -> bool:
-        return self.higher_is_better.get(metric, metric != "loss" and not metric.startswith("recovery_mse")
-                                         and metric != "mae")
+        """Whether higher is better: as the view says, else as the metric declares (imrec/metric_info.py); a
+        metric nothing declares counts as higher-is-better."""
+        if metric in self.higher_is_better:
+            return self.higher_is_better[metric]
+        declared = metric_info(metric).higher_is_better
+        return True if declared is None else declared
 
 
 @dataclass
@@ -98,7 +92,7 @@ def view_from_definition(defn: Definition) -> BoardView:
         links = [f"[{label(m)}]({shown_path(defn.plots / f'{defn.board}_{m}.png', where)})" for m in defn.metrics]
         notes.append("Plots of metric vs missing rate: " + ", ".join(links) + ".")
     return BoardView(defn.board, tuple(m.name for m in defn.methods), defn.metrics, defn.reference, defn.baseline,
-                     defn.description, tuple(notes), known_metrics())
+                     defn.description, tuple(notes), directions())
 
 
 def view_from_records(
@@ -109,7 +103,7 @@ def view_from_records(
     baseline: str | None = None,
 ) -> BoardView:
     """A view decided by the records: their board (``board`` if several), methods alphabetically with the
-    reference first, every metric (headline metrics first) unless ``metrics``."""
+    reference first, every metric (in their declared order, imrec/metric_info.py) unless ``metrics``."""
     boards = sorted({r["board"] for r in records})
     if not boards:
         raise ImrecError("no records to show")
@@ -132,21 +126,17 @@ def view_from_records(
         if unknown:
             raise ImrecError(f"no records for metric(s) {', '.join(unknown)}; present: {', '.join(sorted(present))}")
     else:
-        metrics = [m for m in PREFERRED if m in present] + sorted(present - set(PREFERRED))
-    return BoardView(board, tuple(methods), tuple(metrics), reference, baseline, "", (), known_metrics())
+        metrics = ordered(present)
+    return BoardView(board, tuple(methods), tuple(metrics), reference, baseline, "", (), directions())
 
 
 # ------------------------------------------------------------------------------------------------ building
-def label(metric: str) -> str:
-    return LABELS.get(metric, metric)
-
-
 def _scale(metric: str) -> float:
-    return 100.0 if metric in PERCENT else 1.0
+    return metric_info(metric).scale
 
 
 def _digits(metric: str) -> int:
-    return 2 if metric in PERCENT else 3
+    return metric_info(metric).decimals
 
 
 def _stat_cell(stat: stats.Stat, metric: str, common_n: int) -> Cell:
@@ -206,7 +196,8 @@ def build_tables(records: Sequence[Mapping[str, Any]], view: BoardView) -> list[
     return tables + ([config] if config is not None else [])
 
 
-CONFIG_METRIC = "configuration"
+CONFIG_METRIC = "configuration"  # the metric field of the configuration table, which shows no metric
+CONFIG_HEADING = "Configuration"
 
 
 def _configuration_table(records: Sequence[Mapping[str, Any]], view: BoardView) -> Table | None:
@@ -248,74 +239,87 @@ def _metric_tables(view: BoardView, metric: str, vals: stats.Values) -> list[Tab
     conditions = {c for per in vals.values() for c in per}
     rnd = stats.random_conditions(conditions)
     fixed = stats.fixed_conditions(conditions)
-    higher = view.hib(metric)
-    scale_note = "×100, " if _scale(metric) != 1.0 else ""
-    head = f"{label(metric)} ({scale_note}{'higher' if higher else 'lower'} is better)"
+    scale = _scale(metric)
+    scale_note = f"×{scale:g}, " if scale != 1.0 else ""
+    head = f"{label(metric)} ({scale_note}{'higher' if view.hib(metric) else 'lower'} is better)"
     ref = view.reference if view.reference in vals else None
-    positive = [c for c, r in rnd if r > 0]
     out: list[Table] = []
-
-    def avg_column(avgs: dict[str, dict[int, float]]) -> dict[str, stats.PairedTest | None]:
-        if ref is None:
-            return {m: None for m in methods}
-        return {m: (stats.paired_test(avgs[m], avgs[ref]) if m != ref else None) for m in methods}
-
-    sig_note = (f" {SIG_MARK} = paired t-test p < {stats.ALPHA} against {ref} on the per-seed Avg (shared seeds)."
-                if ref else "")
-    best_note = f" Best in each column in bold (marked {BEST_MARK} where bold is not available)."
-
     random_avgs: dict[str, dict[int, float]] = {}
     tests: dict[str, stats.PairedTest | None] = {}
     if rnd:
+        positive = [c for c, r in rnd if r > 0]
         random_avgs = {m: stats.seed_average(vals[m], positive) for m in methods}
-        tests = avg_column(random_avgs)
-        per_cell = {m: [stats.describe(vals[m].get(c, {}).values()) for c, _ in rnd] for m in methods}
-        avg_stats = {m: stats.describe(random_avgs[m].values()) for m in methods}
-        n = _common_n([s for m in methods for s in per_cell[m]] + list(avg_stats.values()))
-        rows = []
-        for m in methods:
-            cells = [_stat_cell(s, metric, n) for s in per_cell[m]]
-            avg = _stat_cell(avg_stats[m], metric, n) if positive else Cell("–")
-            if tests.get(m) is not None and tests[m].significant:
-                avg.mark = SIG_MARK
-            rows.append((m, cells + [avg]))
-        _mark_best(rows, higher, _digits(metric), range(len(rnd) + 1))
-        labels = [f"{r:.2f}" for _, r in rnd]
-        odd = [r for _, r in rnd if abs(r - round(r, 2)) > 1e-9]
-        rate_note = (" MR shown to 2 decimals: " + ", ".join(f"{r:.2f} = {_fraction(r)}" for r in odd)
-                     + " (with K modalities at most (K−1)/K of the pairs can be missing; the field's \"0.7\")."
-                     if odd else "")
-        pos_rates = [r for _, r in rnd if r > 0]
-        span = f"MR {pos_rates[0]:.2f}–{pos_rates[-1]:.2f}" if pos_rates else "no MR > 0"
-        caption = (f"{view.board}: {head} on TEST at random missing rates (MR = share of missing sample-modality "
-                   f"pairs). Mean ± std over n = {n} seeds (sample std, ddof = 1). Avg = mean over the MR > 0 "
-                   f"columns ({span}; MR 0.00, complete data, left out), per seed, then mean ± std."
-                   + best_note + sig_note + rate_note)
-        out.append(Table("random", metric, f"{label(metric)} — random missing rate", caption,
-                         ["Method", *labels, "Avg"], rows))
+        tests = _avg_tests(random_avgs, methods, ref)
+        out.append(_random_table(view, metric, vals, rnd, random_avgs, tests, head, ref))
     if fixed:
-        everything = {n for c in fixed for n in c.split("/", 1)[1].split("+")}
-        fixed_avgs = {m: stats.seed_average(vals[m], fixed) for m in methods}
-        ftests = avg_column(fixed_avgs)
-        per_cell = {m: [stats.describe(vals[m].get(c, {}).values()) for c in fixed] for m in methods}
-        avg_stats = {m: stats.describe(fixed_avgs[m].values()) for m in methods}
-        n = _common_n([s for m in methods for s in per_cell[m]] + list(avg_stats.values()))
-        rows = []
-        for m in methods:
-            avg = _stat_cell(avg_stats[m], metric, n)
-            if ftests.get(m) is not None and ftests[m].significant:
-                avg.mark = SIG_MARK
-            rows.append((m, [_stat_cell(s, metric, n) for s in per_cell[m]] + [avg]))
-        _mark_best(rows, higher, _digits(metric), range(len(fixed) + 1))
-        caption = (f"{view.board}: {head} on TEST with a fixed set of available modalities for every sample "
-                   f"(all = every modality, complete data). Mean ± std over n = {n} seeds (sample std, ddof = 1). "
-                   f"Avg = mean over all {len(fixed)} subsets, the complete one included, per seed, then mean ± std."
-                   + best_note + sig_note)
-        out.append(Table("fixed", metric, f"{label(metric)} — fixed available modalities", caption,
-                         ["Method", *[_subset_label(c, everything) for c in fixed], "Avg"], rows))
+        out.append(_fixed_table(view, metric, vals, methods, fixed, head, ref))
     if rnd:
         out.append(_summary(view, metric, vals, methods, rnd, random_avgs, tests, head))
     return out
+
+
+def _avg_tests(avgs: dict[str, dict[int, float]], methods: list[str],
+               ref: str | None) -> dict[str, stats.PairedTest | None]:
+    """Each method's per-seed Avg tested against the reference's (paired over shared seeds)."""
+    if ref is None:
+        return {m: None for m in methods}
+    return {m: (stats.paired_test(avgs[m], avgs[ref]) if m != ref else None) for m in methods}
+
+
+def _marks_note(ref: str | None) -> str:
+    best = f" Best in each column in bold (marked {BEST_MARK} where bold is not available)."
+    return best + (f" {SIG_MARK} = paired t-test p < {stats.ALPHA} against {ref} on the per-seed Avg (shared seeds)."
+                   if ref else "")
+
+
+def _rows(view: BoardView, metric: str, vals: stats.Values, conditions: list[str],
+          avgs: dict[str, dict[int, float]], tests: dict[str, stats.PairedTest | None],
+          show_avg: bool = True) -> tuple[list[tuple[str, list[Cell]]], int]:
+    """One row per method: a cell per condition, then Avg (marked where significant); best marked per column.
+    Also the common number of seeds n (cells with another n show theirs)."""
+    methods = list(avgs)
+    per_cell = {m: [stats.describe(vals[m].get(c, {}).values()) for c in conditions] for m in methods}
+    avg_stats = {m: stats.describe(avgs[m].values()) for m in methods}
+    n = _common_n([s for m in methods for s in per_cell[m]] + list(avg_stats.values()))
+    rows = []
+    for m in methods:
+        avg = _stat_cell(avg_stats[m], metric, n) if show_avg else Cell("–")
+        if tests.get(m) is not None and tests[m].significant:
+            avg.mark = SIG_MARK
+        rows.append((m, [_stat_cell(s, metric, n) for s in per_cell[m]] + [avg]))
+    _mark_best(rows, view.hib(metric), _digits(metric), range(len(conditions) + 1))
+    return rows, n
+
+
+def _random_table(view: BoardView, metric: str, vals: stats.Values, rnd: list[tuple[str, float]],
+                  random_avgs: dict[str, dict[int, float]], tests: dict[str, stats.PairedTest | None], head: str,
+                  ref: str | None) -> Table:
+    pos_rates = [r for _, r in rnd if r > 0]
+    rows, n = _rows(view, metric, vals, [c for c, _ in rnd], random_avgs, tests, show_avg=bool(pos_rates))
+    odd = [r for _, r in rnd if abs(r - round(r, 2)) > 1e-9]
+    rate_note = (" MR shown to 2 decimals: " + ", ".join(f"{r:.2f} = {_fraction(r)}" for r in odd)
+                 + " (with K modalities at most (K−1)/K of the pairs can be missing; the field's \"0.7\")."
+                 if odd else "")
+    span = f"MR {pos_rates[0]:.2f}–{pos_rates[-1]:.2f}" if pos_rates else "no MR > 0"
+    caption = (f"{view.board}: {head} on TEST at random missing rates (MR = share of missing sample-modality "
+               f"pairs). Mean ± std over n = {n} seeds (sample std, ddof = 1). Avg = mean over the MR > 0 "
+               f"columns ({span}; MR 0.00, complete data, left out), per seed, then mean ± std."
+               + _marks_note(ref) + rate_note)
+    return Table("random", metric, f"{label(metric)} — random missing rate", caption,
+                 ["Method", *[f"{r:.2f}" for _, r in rnd], "Avg"], rows)
+
+
+def _fixed_table(view: BoardView, metric: str, vals: stats.Values, methods: list[str], fixed: list[str], head: str,
+                 ref: str | None) -> Table:
+    everything = {n for c in fixed for n in c.split("/", 1)[1].split("+")}
+    fixed_avgs = {m: stats.seed_average(vals[m], fixed) for m in methods}
+    rows, n = _rows(view, metric, vals, fixed, fixed_avgs, _avg_tests(fixed_avgs, methods, ref))
+    caption = (f"{view.board}: {head} on TEST with a fixed set of available modalities for every sample "
+               f"(all = every modality, complete data). Mean ± std over n = {n} seeds (sample std, ddof = 1). "
+               f"Avg = mean over all {len(fixed)} subsets, the complete one included, per seed, then mean ± std."
+               + _marks_note(ref))
+    return Table("fixed", metric, f"{label(metric)} — fixed available modalities", caption,
+                 ["Method", *[_subset_label(c, everything) for c in fixed], "Avg"], rows)
 
 
 def _fraction(rate: float) -> str:
@@ -372,139 +376,3 @@ def _summary(view: BoardView, metric: str, vals: stats.Values, methods: list[str
                + f" Best AUC and gap closed in bold (marked {BEST_MARK} where bold is not available).")
     return Table("summary", metric, f"{label(metric)} — robustness and significance", caption,
                  ["Method", "AUC", "Gap closed", f"Δ Avg vs {view.reference}", "p (t)", "p (W)"], rows)
-
-
-# ------------------------------------------------------------------------------------------------ rendering
-def render(records: Sequence[Mapping[str, Any]], view: BoardView, fmt: str) -> str:
-    """All tables of ``view`` in ``fmt`` (terminal, markdown, csv, json, latex) as text."""
-    tables = build_tables(records, view)
-    if fmt == "markdown":
-        return markdown(tables, view)
-    if fmt == "csv":
-        return to_csv(tables, view)
-    if fmt == "json":
-        return to_json(tables, view)
-    if fmt == "latex":
-        return latex(tables, view)
-    if fmt == "terminal":
-        from rich.console import Console
-
-        buf = io.StringIO()
-        console = Console(file=buf, width=220, color_system=None, force_terminal=False)
-        _terminal(tables, view, console)
-        return buf.getvalue()
-    raise ImrecError(f"unknown table format {fmt!r}; formats: terminal, markdown, csv, json, latex")
-
-
-def print_terminal(records: Sequence[Mapping[str, Any]], view: BoardView) -> None:
-    from rich.console import Console
-
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=220)
-    _terminal(build_tables(records, view), view, console)
-
-
-def _terminal(tables: list[Table], view: BoardView, console: Any) -> None:
-    from rich.table import Table as RichTable
-    from rich.text import Text
-
-    console.print(Text(view.board + (f" — {view.description}" if view.description else ""), style="bold"))
-    for t in tables:
-        rt = RichTable(title=Text(t.title), caption=Text(t.caption), caption_justify="left")
-        for i, c in enumerate(t.columns):
-            rt.add_column(c, justify="left" if i == 0 else "right")
-        for method, cells in t.rows:
-            rt.add_row(Text(method), *[Text(c.text + c.mark + (BEST_MARK if c.best else ""),
-                                            style="bold" if c.best else "") for c in cells])
-        console.print(rt)
-
-
-def markdown_board(tables: list[Table], view: BoardView, level: int = 2) -> str:
-    """A board as Markdown: heading, description, notes, then every table with its caption."""
-    h = "#" * level
-    lines = [f"{h} {view.board}", ""]
-    if view.description:
-        lines += [view.description, ""]
-    for note in view.notes:
-        lines += [f"- {note}"]
-    if view.notes:
-        lines.append("")
-    current = None
-    for t in tables:
-        if t.metric != current:
-            current = t.metric
-            lines += [f"{h}# {label(t.metric)}", ""]
-        lines += [f"{h}## {t.title}", "", _md_table(t), "", f"*{t.caption}*", ""]
-    return "\n".join(lines).rstrip("\n") + "\n"
-
-
-def markdown(tables: list[Table], view: BoardView) -> str:
-    return markdown_board(tables, view)
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("*", "\\*")
-
-
-def _md_table(t: Table) -> str:
-    head = "| " + " | ".join(_md_escape(c) for c in t.columns) + " |"
-    rule = "|" + "|".join([":---"] + ["---:"] * (len(t.columns) - 1)) + "|"
-    body = []
-    for method, cells in t.rows:
-        texts = [(f"**{_md_escape(c.text)}**" if c.best else _md_escape(c.text)) + c.mark for c in cells]
-        body.append("| " + " | ".join([_md_escape(method), *texts]) + " |")
-    return "\n".join([head, rule, *body])
-
-
-def to_csv(tables: list[Table], view: BoardView) -> str:
-    """Long form: one row per table cell, numbers as displayed (accuracies ×100), best as ``*``."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["board", "table", "metric", "method", "column", "text", "mean", "std", "n", "best", "mark"])
-    for t in tables:
-        for method, cells in t.rows:
-            for col, c in zip(t.columns[1:], cells):
-                w.writerow([view.board, t.name, t.metric, method, col, c.text,
-                            "" if c.mean is None else repr(c.mean), "" if c.std is None else repr(c.std), c.n,
-                            BEST_MARK if c.best else "", c.mark])
-    return buf.getvalue()
-
-
-def to_json(tables: list[Table], view: BoardView) -> str:
-    doc = {
-        "board": view.board, "description": view.description, "reference": view.reference,
-        "baseline": view.baseline, "notes": list(view.notes),
-        "tables": [{
-            "name": t.name, "metric": t.metric, "title": t.title, "caption": t.caption, "columns": t.columns,
-            "rows": [{"method": m, "cells": [{"column": col, "text": c.text, "mean": c.mean, "std": c.std,
-                                              "n": c.n, "best": c.best, "mark": c.mark}
-                                             for col, c in zip(t.columns[1:], cells)]} for m, cells in t.rows],
-        } for t in tables],
-    }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-
-
-_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "†": r"$^\dagger$",
-        "–": "--", "—": "---", "Δ": r"$\Delta$", "×": r"$\times$", "−": "$-$", "≥": r"$\geq$", "<": r"$<$",
-        ">": r"$>$"}
-
-
-def _tex(text: str) -> str:
-    return "".join(_TEX.get(ch, ch) for ch in text)
-
-
-def latex(tables: list[Table], view: BoardView) -> str:
-    """One ``table`` environment per table (booktabs rules)."""
-    out = [f"% imrec bench: board {view.board}; needs \\usepackage{{booktabs}}"]
-    for t in tables:
-        out += ["\\begin{table}[t]", "\\centering", "\\small", f"\\caption{{{_tex(t.caption)}}}",
-                f"\\label{{tab:{view.board}-{t.metric}-{t.name}}}".replace("_", "-"),
-                "\\begin{tabular}{l" + "r" * (len(t.columns) - 1) + "}", "\\toprule",
-                " & ".join(_tex(c) for c in t.columns) + " \\\\", "\\midrule"]
-        for method, cells in t.rows:
-            texts = [(f"\\textbf{{{_tex(c.text)}}}" if c.best else _tex(c.text)) + _tex(c.mark) for c in cells]
-            out.append(" & ".join([_tex(method), *texts]) + " \\\\")
-        out += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
-    return "\n".join(out)

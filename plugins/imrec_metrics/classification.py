@@ -12,6 +12,7 @@ from typing import ClassVar, Mapping
 import numpy as np
 
 from imrec.errors import ImrecError
+from imrec.interfaces import MetricDisplay
 
 from .scores import accuracy, check_pair, f1_macro, f1_weighted
 
@@ -32,6 +33,12 @@ class ClassificationMetrics:
 
     task: ClassVar[str] = "classification"
     higher_is_better: ClassVar[Mapping[str, bool]] = {"acc": True, "f1_weighted": True, "f1_macro": True}
+    # ×100 to 2 decimals, after the regression metrics in tables that hold both.
+    display: ClassVar[Mapping[str, MetricDisplay]] = {
+        "acc": MetricDisplay("Accuracy", scale=100, decimals=2, order=20, headline=True),
+        "f1_macro": MetricDisplay("Macro F1", scale=100, decimals=2, order=21, headline=True),
+        "f1_weighted": MetricDisplay("Weighted F1", scale=100, decimals=2, order=22, headline=True),
+    }
 
     def __call__(self, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
         """Scores of logits ``(N, C)`` or class predictions ``(N,)`` against integer ``labels`` (N,)."""

@@ -20,6 +20,7 @@ from typing import ClassVar, Mapping
 import numpy as np
 
 from imrec.errors import ImrecError
+from imrec.interfaces import MetricDisplay
 
 from .scores import accuracy, check_pair, f1_weighted
 
@@ -54,6 +55,19 @@ class RegressionMetrics:
         "acc7": True,
         "mae": False,
         "corr": True,
+    }
+    # As the field's tables show them: accuracies and F1 ×100 to 2 decimals, Non0 first (RoHyDR's and IMDer's
+    # headline numbers); imrec run's table shows the headline ones.
+    display: ClassVar[Mapping[str, MetricDisplay]] = {
+        "acc2_non0": MetricDisplay("Acc-2 (Non0)", scale=100, decimals=2, order=10, headline=True),
+        "f1_non0": MetricDisplay("F1 (Non0)", scale=100, decimals=2, order=11, headline=True),
+        "acc2_has0": MetricDisplay("Acc-2 (Has0)", scale=100, decimals=2, order=12, headline=True),
+        "f1_has0": MetricDisplay("F1 (Has0)", scale=100, decimals=2, order=13),
+        "acc7": MetricDisplay("Acc-7", scale=100, decimals=2, order=14, headline=True),
+        "acc5": MetricDisplay("Acc-5", scale=100, decimals=2, order=15),
+        "acc3": MetricDisplay("Acc-3", scale=100, decimals=2, order=16),
+        "mae": MetricDisplay("MAE", decimals=3, order=17, headline=True),
+        "corr": MetricDisplay("Corr", decimals=3, order=18, headline=True),
     }
 
     def __call__(self, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:

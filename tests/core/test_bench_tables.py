@@ -13,7 +13,8 @@ from imrec.bench import stats
 from imrec.bench.leaderboard import markers, replace_section, update_leaderboard
 from imrec.bench.plot import MissingMatplotlib, plot_board
 from imrec.bench.records import write_records
-from imrec.bench.tables import BoardView, build_tables, render, view_from_records
+from imrec.bench.render import render
+from imrec.bench.tables import BoardView, build_tables, view_from_records
 from imrec.cli import main
 from imrec.errors import ImrecError
 

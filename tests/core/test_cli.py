@@ -189,22 +189,6 @@ def test_commands_that_do_not_compute_do_not_import_torch(argv):
     assert out.returncode == 0, out.stderr
 
 
-def test_results_table_prints_rates_as_the_tables_do():
-    from imrec.cli import results_table, show_condition
-
-    assert show_condition("random/mr=0.6666666666666666") == "random/mr=0.67"
-    assert show_condition("fixed/text+audio") == "fixed/text+audio"
-    summary = {"recipe": "r", "seeds": [1], "ddof": 1, "conditions_order": ["random/mr=0.6666666666666666"],
-               "conditions": {"random/mr=0.6666666666666666": {"mae": {"mean": 0.5, "std": None, "n": 1}}}}
-    from rich.console import Console
-
-    console = Console(width=200)
-    with console.capture() as cap:
-        console.print(results_table(summary))
-    text = " ".join(cap.get().split())  # captions wrap to the table's width
-    assert "random/mr=0.67" in text and "0.67 = 0.6666666666666666" in text and "1 seed (no std" in text
-
-
 def test_dry_run_prints_plan():
     out = imrec("run", str(TINY), "--dry-run")
     assert out.returncode == 0, out.stderr

@@ -24,7 +24,7 @@ def test_each_protocol_declares_its_flags_with_defaults():
     assert protocol_defaults(Fuser) == {"independent_samples": False}
     assert protocol_defaults(Aligner) == {"incomplete_only": False}
     assert protocol_defaults(Head) == {}
-    assert protocol_defaults(Metric) == {}
+    assert dict(protocol_defaults(Metric)["display"]) == {}
 
 
 def test_declared_reads_the_component_else_the_protocols_default():
