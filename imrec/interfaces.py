@@ -152,7 +152,8 @@ class Output:
 #
 # Capability flags: a protocol declares each flag the core reads with its default (``independent_samples: ... =
 # False``); a component sets it to say more. Components need not subclass a protocol (structural typing), so the
-# core reads a flag with :func:`declared`, which falls back to the protocol's default.
+# core reads a flag with :func:`declared`, which falls back to the protocol's default. (``isinstance`` against a
+# protocol would also ask for the flags; imrec never checks components that way.)
 # --------------------------------------------------------------------------------------------------------------
 @runtime_checkable
 class Encoder(Protocol):

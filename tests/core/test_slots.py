@@ -99,3 +99,33 @@ def test_the_declaration_imports_neither_torch_nor_numpy():
     code = "import sys, imrec.slots, imrec.registry; assert not {'torch', 'numpy'} & set(sys.modules), sys.modules"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_a_new_slots_hook_is_generated_from_its_declaration():
+    import pluggy
+
+    from imrec import hookimpl
+    from imrec.interfaces import Head
+    from imrec.slots import Slot
+
+    new = Slot("decoder", Head, "register_decoders", required=False, bypassable=True, context=("in_dim",),
+               description="vector → reconstructed features")
+    spec = hookspecs._slot_hook(new)
+    assert spec.__name__ == "register_decoders" and str(inspect.signature(spec)) == "(register: 'Register') -> 'None'"
+    assert "decoder factories (vector → reconstructed features)" in spec.__doc__ and "a ``Head``" in spec.__doc__
+
+    class Specs:  # what imrec.hookspecs would hold with the new slot in SLOTS
+        register_decoders = staticmethod(spec)
+
+    class Plugin:
+        @hookimpl
+        def register_decoders(self, register):
+            register("mine.decoder", object)
+
+    pm = pluggy.PluginManager("imrec")
+    pm.add_hookspecs(Specs)
+    pm.register(Plugin())
+    pm.check_pending()
+    seen = []
+    pm.hook.register_decoders(register=lambda name, factory: seen.append(name))
+    assert seen == ["mine.decoder"]
