@@ -1,4 +1,4 @@
-"""The ``imrec`` command line: run, eval, validate, cat, plugins, list — plus commands plugins add (data, bench …)."""
+"""The ``imrec`` command line: run, eval, validate, cat, schema, plugins, list — plus commands plugins add (data, bench …)."""
 
 from __future__ import annotations
 
@@ -176,6 +176,21 @@ def cmd_cat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .config.json_schema import recipe_schema
+    from .plugins import get_registry
+
+    text = json.dumps(recipe_schema(get_registry()), indent=2) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    from .runs import atomic_write_text
+
+    atomic_write_text(Path(args.out), text)
+    print(f"recipe schema → {args.out}", file=sys.stderr)
+    return 0
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import plugin_info
 
@@ -305,6 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("recipe")
     p.add_argument("overrides", nargs="*")
     p.set_defaults(func=cmd_cat)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of recipe files, for editors (docs/recipes.md)")
+    p.add_argument("--out", metavar="FILE", help="write it to FILE (e.g. recipe.schema.json) instead of stdout")
+    p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("version", help="print imrec's version (as --version does)")
     p.set_defaults(func=cmd_version)

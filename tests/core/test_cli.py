@@ -176,7 +176,7 @@ def test_version_command_and_validate_takes_overrides(capsys):
 
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["version"], ["plugins"], ["list", "recoverer"],
                                   ["list", "logger"], ["data", "--help"], ["bench", "--help"],
-                                  ["predict", "--help"]])
+                                  ["predict", "--help"], ["schema"]])
 def test_commands_that_do_not_compute_do_not_import_torch(argv):
     """`imrec --help` and friends stay fast: neither the CLI nor loading the plugins imports torch (nor the
     experiment trackers' packages)."""

@@ -1,4 +1,4 @@
-"""Recipe loading and validation (imrec/config.py), against small fake plugins registered by the tests.
+"""Recipe loading and validation (imrec/config/), against small fake plugins registered by the tests.
 
 The fake factories below use ``from __future__ import annotations`` on purpose: their annotations are strings
 that the validator must resolve.
