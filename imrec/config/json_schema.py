@@ -42,7 +42,7 @@ _MERGED = ("recipe", "model", "train", "eval", "select")
 _TOP_EXTRAS = {
     "extends": {"type": "string", "minLength": 1,
                 "description": "the parent recipe, relative to this file: this recipe is merged over it"},
-    "changes": {"type": "array", "items": {"type": "string"},
+    "changes": {"type": ["array", "null"], "items": {"type": "string"},
                 "description": "overrides applied after the merge, e.g. 'train.phases.recover.epochs=5' or "
                                "'~model.aligner' (the command-line syntax)"},
 }

@@ -15,6 +15,7 @@ import yaml
 
 from imrec import hookimpl, plugins
 from imrec.cli import main
+from imrec.config import load_recipe, to_yaml
 from imrec.config.dialect import Loader
 from imrec.config.factory_params import NO_DEFAULT, Param, _from_signature, _from_source, factory_params
 from imrec.config.json_schema import Definitions, hint_schema, recipe_schema
@@ -63,6 +64,14 @@ def test_there_are_recipes_with_and_without_extends():
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_shipped_recipe_is_valid_against_the_schema(validator, path):
     assert errors(validator, read(path)) == []
+
+
+@pytest.mark.parametrize("path", RECIPES, ids=lambda p: str(p.relative_to(REPO)))
+def test_resolved_recipes_are_valid_against_the_schema(validator, path):
+    """What validation accepts and fills in (`imrec cat`: every default written, every name in full) the schema
+    accepts too: it is never stricter than validation."""
+    resolved = yaml.load(to_yaml(load_recipe(path)), Loader=Loader)
+    assert "extends" not in resolved and errors(validator, resolved) == []
 
 
 def test_an_overlay_changes_an_argument_without_repeating_the_name(validator):
