@@ -23,8 +23,10 @@ def non_empty(v: str) -> str | None:
 
 
 def check_name(v: str) -> str | None:
-    return None if NAME_RE.match(v) else (f"{short_repr(v)} cannot name a run directory: use letters, digits and _ . + - "
-                                          "(starting with a letter or digit)")
+    if NAME_RE.match(v):
+        return None
+    return (f"{short_repr(v)} cannot name a run directory: use letters, digits and _ . + - "
+            "(starting with a letter or digit)")
 
 
 def check_threads(v: int | None) -> str | None:

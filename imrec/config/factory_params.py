@@ -44,13 +44,14 @@ def factory_params(entry: Entry) -> tuple[list[Param], bool]:
     """The factory's keyword arguments and whether it takes ``**kwargs``."""
     target = entry.target
     if isinstance(target, str) and target.partition(":")[0] not in sys.modules:
-        found = _from_source(target)
+        found = from_source(target)
         if found is not None:
             return found
-    return _from_signature(entry.factory)
+    return from_signature(entry.factory)
 
 
-def _from_signature(factory: Any) -> tuple[list[Param], bool]:
+def from_signature(factory: Any) -> tuple[list[Param], bool]:
+    """The keyword arguments of an imported factory, as validation binds them."""
     params, var_keyword = keyword_params(factory)
     hints = type_hints(factory)
     out = [Param(n, p.default is inspect.Parameter.empty, hints.get(n, Any), _literal(p.default))
@@ -66,7 +67,8 @@ def _literal(value: Any) -> Any:
         return NO_DEFAULT
 
 
-def _from_source(target: str) -> tuple[list[Param], bool] | None:
+def from_source(target: str) -> tuple[list[Param], bool] | None:
+    """The keyword arguments of ``"module:Name"`` read from the module's source; None if it says too little."""
     module, _, attr = target.partition(":")
     try:
         spec = importlib.util.find_spec(module)
@@ -82,21 +84,21 @@ def _from_source(target: str) -> tuple[list[Param], bool] | None:
         init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name in ("__init__", "__new__")),
                     None)
         if init is None and not node.bases and not node.keywords:
-            return _from_signature(type(attr, (), {}))  # a plain class: what inspect says of any such class
+            return from_signature(type(attr, (), {}))  # a plain class: what inspect says of any such class
         if init is None or init.name != "__init__" or init.decorator_list:
             return None
-        return _params(init.args, skip_first=True)
-    return _params(node.args, skip_first=False)
+        return _params(init.args, _namespace(tree), skip_first=True)
+    return _params(node.args, _namespace(tree), skip_first=False)
 
 
-def _params(args: ast.arguments, skip_first: bool) -> tuple[list[Param], bool]:
+def _params(args: ast.arguments, names: dict[str, Any], skip_first: bool) -> tuple[list[Param], bool]:
     positional = [*args.posonlyargs, *args.args]
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
     settable = list(zip(positional, defaults))[len(args.posonlyargs):]  # positional-only: not by keyword
     if skip_first and not args.posonlyargs:
         settable = settable[1:]  # self
     settable += list(zip(args.kwonlyargs, args.kw_defaults))
-    out = [Param(a.arg, d is None, _annotation(a.annotation), _source_literal(d)) for a, d in settable]
+    out = [Param(a.arg, d is None, _annotation(a.annotation, names), _source_literal(d)) for a, d in settable]
     return out, args.kwarg is not None
 
 
@@ -116,17 +118,33 @@ class _Names(dict):
         return Any
 
 
-_KNOWN = _Names({name: getattr(typing, name) for name in typing.__all__},
-                **{name: getattr(collections.abc, name) for name in collections.abc.__all__},
-                **{t.__name__: t for t in (bool, int, float, str, bytes, list, tuple, dict, set, frozenset, object)})
+_MODULES = {"typing": typing, "collections.abc": collections.abc}
+_KNOWN = {**{name: getattr(typing, name) for name in typing.__all__},
+          **{name: getattr(collections.abc, name) for name in collections.abc.__all__},
+          **{t.__name__: t for t in (bool, int, float, str, bytes, list, tuple, dict, set, frozenset, object)}}
 
 
-def _annotation(node: ast.expr | None) -> Any:
+def _namespace(tree: ast.Module) -> _Names:
+    """The names of ``typing`` and ``collections.abc`` as the module imports them (``import typing as t``,
+    ``from collections.abc import Sequence as Seq``), over the plain names of both and the builtins."""
+    names = _Names(_KNOWN)
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in _MODULES:
+                    bound = _MODULES[alias.name] if alias.asname else importlib.import_module(alias.name.split(".")[0])
+                    names[alias.asname or alias.name.split(".")[0]] = bound
+        elif isinstance(node, ast.ImportFrom) and node.module in _MODULES and not node.level:
+            module = _MODULES[node.module]
+            names.update({a.asname or a.name: getattr(module, a.name) for a in node.names if hasattr(module, a.name)})
+    return names
+
+
+def _annotation(node: ast.expr | None, names: dict[str, Any]) -> Any:
     if node is None:
         return Any
     text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ast.unparse(node)
     try:
-        return eval(text, {"__builtins__": {"None": None}}, _KNOWN)  # noqa: S307 — as typing.get_type_hints does
+        return eval(text, {"__builtins__": {}}, names)  # noqa: S307 — as typing.get_type_hints does
     except Exception:  # an attribute of an unknown name (torch.Tensor), or worse: constrains nothing
         return Any
-

@@ -63,8 +63,9 @@ def recipe_schema(registry: Registry) -> dict[str, Any]:
 
 
 class Definitions:
-    """The schema's ``definitions``, built on demand: one per section and per component kind, each complete and
-    as an overlay (``<name>.overlay``: nothing required, what a recipe that extends another may write)."""
+    """The schema's ``definitions``, built on demand: ``section.<name>`` per section and ``component.<kind>`` per
+    component kind, each complete and as an overlay (``….overlay``: nothing required, what a recipe that extends
+    another may write)."""
 
     def __init__(self, registry: Registry):
         self.registry = registry
@@ -73,11 +74,12 @@ class Definitions:
     def section(self, name: str, overlay: bool) -> dict[str, Any]:
         """A reference to section ``name`` (``KEYS[name]``)."""
         overlay = overlay and name in _MERGED
-        return self._ref(name + (".overlay" if overlay else ""), lambda: _section(self, name, overlay))
+        return self._ref(f"section.{name}" + (".overlay" if overlay else ""), lambda: _section(self, name, overlay))
 
     def component(self, kind: str, overlay: bool) -> dict[str, Any]:
         """A reference to ``{name: <registered kind>, **arguments}``."""
-        return self._ref(kind + (".overlay" if overlay else ""), lambda: _component(self, kind, overlay))
+        return self._ref(f"component.{kind}" + (".overlay" if overlay else ""),
+                         lambda: _component(self, kind, overlay))
 
     def names(self, kind: str) -> list[str]:
         """Registered names of ``kind``, and the bare names that resolve to exactly one of them."""

@@ -6,6 +6,7 @@ written and rejects what validation rejects key by key; component arguments are 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -17,7 +18,7 @@ from imrec import hookimpl, plugins
 from imrec.cli import main
 from imrec.config import load_recipe, to_yaml
 from imrec.config.dialect import Loader
-from imrec.config.factory_params import NO_DEFAULT, Param, _from_signature, _from_source, factory_params
+from imrec.config.factory_params import NO_DEFAULT, Param, from_signature, from_source, factory_params
 from imrec.config.json_schema import Definitions, hint_schema, recipe_schema
 from imrec.config.recipe import KEYS, REQUIRED
 
@@ -126,9 +127,9 @@ def test_every_declared_key_is_in_the_schema_with_its_required_keys():
     plugins.reset()
     defs = recipe_schema(plugins.get_registry())["definitions"]
     for section, keys in KEYS.items():
-        assert set(keys) <= set(defs[section]["properties"]), section
-        assert defs[section].get("required", []) == list(REQUIRED[section]), section
-        assert "required" not in defs.get(f"{section}.overlay", {}), section
+        assert set(keys) <= set(defs[f"section.{section}"]["properties"]), section
+        assert defs[f"section.{section}"].get("required", []) == list(REQUIRED[section]), section
+        assert "required" not in defs.get(f"section.{section}.overlay", {}), section
 
 
 class Fancy:
@@ -162,7 +163,7 @@ def test_a_plugins_component_is_described_by_its_signature(validator):
         assert errors(v, recipe), bad
     recipe["model"]["recoverer"] = {"name": "fancy.rec"}
     assert any("'mode' is a required property" in e for e in errors(v, recipe))
-    branch = next(b["then"] for b in schema["definitions"]["recoverer"]["allOf"]
+    branch = next(b["then"] for b in schema["definitions"]["component.recoverer"]["allOf"]
                   if "fancy.rec" in b["if"]["properties"]["name"]["enum"])
     assert branch["description"] == "A fancy third-party recoverer."
     assert branch["properties"]["widths"]["default"] == [4, 8] and "modalities" not in branch["properties"]
@@ -177,10 +178,10 @@ def test_factories_read_from_source_match_their_imported_signatures():
     lazy = [e for e in registry if isinstance(e.target, str)]
     assert len(lazy) > 20
     for entry in lazy:
-        static = _from_source(entry.target)
+        static = from_source(entry.target)
         assert static is not None, entry.name  # readable without importing it
         params, var_keyword = static
-        imported, imported_var_keyword = _from_signature(entry.factory)
+        imported, imported_var_keyword = from_signature(entry.factory)
         assert var_keyword == imported_var_keyword, entry.name
         assert [p.name for p in params] == [p.name for p in imported], entry.name
         assert [p.required for p in params] == [p.required for p in imported], entry.name
@@ -196,6 +197,38 @@ def test_factory_params_of_an_imported_factory():
     entry = type("E", (), {"target": Local, "factory": Local})()
     params, var_keyword = factory_params(entry)
     assert params == [Param("a", True, int, NO_DEFAULT), Param("b", False, str, "x")] and var_keyword
+
+
+PROBE = '''
+import torch  # never run: the source is read, not imported
+import typing as t
+
+
+class Plain:
+    """No __init__."""
+
+
+class Child(Plain):
+    """Inherits __init__: only importing it says what it takes."""
+
+
+def build(a: "int", /, b: t.Sequence[float] = (1, 2), *, c: torch.Tensor | None = None, d=-1.5, **kw):
+    pass
+'''
+
+
+def test_factory_params_from_source_without_importing(tmp_path, monkeypatch):
+    (tmp_path / "schema_probe.py").write_text(PROBE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert from_source("schema_probe:Plain") == ([], False)
+    assert from_source("schema_probe:Child") is None and from_source("schema_probe:nosuch") is None
+    params, var_keyword = from_source("schema_probe:build")
+    assert var_keyword and [p.name for p in params] == ["b", "c", "d"]  # a is positional-only
+    b, c, d = params
+    assert not b.required and b.default == (1, 2) and d.default == -1.5 and not d.required
+    assert hint_schema(b.hint, None) == {"type": "array", "items": {"type": "number"}}
+    assert hint_schema(c.hint, None) == {}  # torch.Tensor | None constrains nothing, as validation reads it
+    assert "schema_probe" not in sys.modules
 
 
 # ------------------------------------------------------------------------------------------ the command
