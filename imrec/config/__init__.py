@@ -22,6 +22,7 @@ One concern per module, each readable alone:
 ``signatures``         component arguments against factory signatures; :func:`bind_component`
 ``resolved``           serialisation: ``Recipe.resolved`` and :func:`to_yaml`
 ``json_schema``        ``imrec schema``: the JSON Schema of recipe files, for editors
+``factory_params``     a component's arguments, types and defaults, read from source (no torch) for the schema
 =====================  ==========================================================================================
 
 A new recipe key: declare it with its type in ``recipe.KEYS`` (and a field of its dataclass), read it in the

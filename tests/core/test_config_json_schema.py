@@ -16,7 +16,8 @@ import yaml
 
 from imrec import hookimpl, plugins
 from imrec.cli import main
-from imrec.config import load_recipe, to_yaml
+from imrec.errors import RecipeError
+from imrec.config import load_recipe, recipe_from_dict, to_yaml
 from imrec.config.dialect import Loader
 from imrec.config.factory_params import NO_DEFAULT, Param, from_signature, from_source, factory_params
 from imrec.config.json_schema import Definitions, hint_schema, recipe_schema
@@ -130,6 +131,25 @@ def test_every_declared_key_is_in_the_schema_with_its_required_keys():
         assert set(keys) <= set(defs[f"section.{section}"]["properties"]), section
         assert defs[f"section.{section}"].get("required", []) == list(REQUIRED[section]), section
         assert "required" not in defs.get(f"section.{section}.overlay", {}), section
+
+
+@pytest.mark.parametrize("section, where", [
+    ("recipe", lambda r: r), ("model", lambda r: r["model"]), ("train", lambda r: r["train"]),
+    ("phase", lambda r: r["train"]["phases"][0]),
+    ("optimizer", lambda r: r["train"]["phases"][0]["optimizers"]["main"]),
+    ("step", lambda r: r["train"]["phases"][0]["steps"][0]), ("select", lambda r: r["train"]["select"]),
+    ("eval", lambda r: r["eval"]),
+])
+def test_validation_and_the_schema_read_the_same_key_declarations(validator, section, where):
+    """A key declared in KEYS is one validation accepts (its 'unknown key' message lists exactly KEYS) and one the
+    schema knows: the declaration is the only list of keys."""
+    recipe = full_recipe()
+    where(recipe)["nosuchkey"] = 1
+    with pytest.raises(RecipeError) as info:
+        recipe_from_dict(recipe, str(REPO / "tests" / "recipes" / "tiny_rohydr.yaml"))
+    [problem] = info.value.problems
+    assert "unknown key 'nosuchkey'" in problem.message and problem.allowed == list(KEYS[section])
+    assert any("'nosuchkey' was unexpected" in e for e in errors(validator, recipe))
 
 
 class Fancy:
