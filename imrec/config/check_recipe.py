@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UnknownComponentError
-from ..interfaces import COMPONENT_SLOTS
+from ..slots import COMPONENT_SLOTS
 from .check_train import check_train
 from .checker import Checker, check_component
 from .checks import check_device, check_name, check_seeds, check_threads, non_empty

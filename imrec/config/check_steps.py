@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import suggest
-from ..interfaces import COMPONENT_SLOTS
+from ..slots import COMPONENT_SLOTS
 from .checker import Checker, check_part_paths, element_key, join
 from .checks import aux_losses, check_positive, non_empty
 from .hints import matches, show, type_problem

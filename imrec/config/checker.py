@@ -10,7 +10,7 @@ from typing import Any, Callable, Sequence
 
 from ..boundary import short, short_repr
 from ..errors import Problem, UnknownComponentError, suggest
-from ..interfaces import COMPONENT_SLOTS
+from ..slots import COMPONENT_SLOTS
 from ..registry import Entry, Registry
 from .hints import coerce, matches, show, type_problem
 from .recipe import CONTEXT_ARGS, ComponentConfig

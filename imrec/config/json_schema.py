@@ -24,7 +24,7 @@ import typing
 from typing import Any, Literal, Union
 
 from ..errors import PluginError
-from ..interfaces import COMPONENT_SLOTS
+from ..slots import COMPONENT_SLOTS
 from ..registry import Registry
 from .factory_params import NO_DEFAULT, factory_params
 from .hints import is_fixed_tuple

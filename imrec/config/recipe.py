@@ -14,23 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from ..interfaces import COMPONENT_SLOTS
+from ..slots import BYPASSABLE_SLOTS, COMPONENT_SLOTS, CONTEXT_ARGS, REQUIRED_SLOTS
 
 # --------------------------------------------------------------------------------------------------------------
-# The component slots, as recipes see them (kept together: they follow imrec.interfaces.COMPONENT_SLOTS).
+# The component slots, as recipes see them: derived from their declaration (imrec/slots.py), kept together here.
+# CONTEXT_ARGS: the arguments the core injects into a slot's factories; recipes may not set them.
 # --------------------------------------------------------------------------------------------------------------
-REQUIRED_SLOTS = ("encoder", "fuser", "head")
-# Optional components a phase may run without (e.g. pre-training a plain fuser + head before the aligner exists).
-BYPASSABLE = ("recoverer", "aligner")
+BYPASSABLE = BYPASSABLE_SLOTS  # optional components a phase may run without (`bypass: [...]`)
 SWAP_WORDS = ("data", *COMPONENT_SLOTS)  # `SLOT=other.name` on the command line swaps a component
-# Arguments the core injects into factories that name them (see imrec/interfaces.py); recipes may not set them.
-CONTEXT_ARGS: dict[str, tuple[str, ...]] = {
-    "encoder": ("modalities",),
-    "recoverer": ("modalities", "d_model"),
-    "fuser": ("modalities", "d_model"),
-    "aligner": ("dim",),
-    "head": ("in_dim", "task"),
-}
 
 TASK_LOSSES = ("task_gt", "task_rec")
 DEFAULT_EVAL_CONDITION = {"name": "random", "rates": [0.0]}

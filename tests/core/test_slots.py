@@ -49,13 +49,16 @@ def test_every_slot_has_its_hook_and_every_register_hook_a_kind():
 
 
 def test_the_recipe_language_uses_the_declared_slots():
-    # imrec/config.py still spells these out; they must equal the declaration until config derives them.
+    # The recipe language derives its slot constants from the declaration, in one spot (imrec/config/recipe.py).
     from imrec import config
+    from imrec.config import recipe
 
-    assert tuple(config.COMPONENT_SLOTS) == slots.COMPONENT_SLOTS
-    assert tuple(config.REQUIRED_SLOTS) == slots.REQUIRED_SLOTS
-    assert tuple(config._BYPASSABLE) == slots.BYPASSABLE_SLOTS
-    assert dict(config.CONTEXT_ARGS) == slots.CONTEXT_ARGS
+    assert recipe.COMPONENT_SLOTS is slots.COMPONENT_SLOTS
+    assert recipe.REQUIRED_SLOTS is slots.REQUIRED_SLOTS
+    assert recipe.BYPASSABLE is slots.BYPASSABLE_SLOTS
+    assert recipe.CONTEXT_ARGS is slots.CONTEXT_ARGS and dict(config.CONTEXT_ARGS) == slots.CONTEXT_ARGS
+    assert tuple(recipe.KEYS["model"]) == slots.COMPONENT_SLOTS and recipe.REQUIRED["model"] == slots.REQUIRED_SLOTS
+    assert recipe.SWAP_WORDS == ("data", *slots.COMPONENT_SLOTS)
 
 
 def test_the_model_uses_the_declared_slots():
