@@ -367,13 +367,3 @@ def protocol_defaults(protocol: type) -> dict[str, Any]:
             if attr in vars(cls):
                 out[attr] = vars(cls)[attr]
     return out
-
-
-def __getattr__(name: str) -> Any:
-    # Transitional: imrec/config.py still imports COMPONENT_SLOTS from here. The slots are declared once, in
-    # imrec/slots.py (which imports this module, hence the lazy import); drop this once config imports them there.
-    if name == "COMPONENT_SLOTS":
-        from .slots import COMPONENT_SLOTS
-
-        return COMPONENT_SLOTS
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
