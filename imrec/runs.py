@@ -300,7 +300,7 @@ def environment(device: torch.device, seeds: Iterable[int], deterministic: bool)
             "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
         },
         "plugins": [{k: p[k] for k in ("name", "version", "builtin", "module")} for p in plugin_info()],
-        "source_commit": _source_commit(),
+        "source_commit": source_commit(),
         "argv": sys.argv,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -313,8 +313,10 @@ def _thread_choice() -> Any:
     return applied()
 
 
-def _source_commit() -> str | None:
-    """The git commit of the imrec checkout that ran (None outside a git checkout): numbers name their code."""
+def source_commit() -> str | None:
+    """The git commit of the imrec checkout that runs, ``+dirty`` when tracked files have uncommitted changes;
+    None outside a git checkout or without git. Numbers name their code with it: each run's environment.json,
+    and the benchmarks' result pages."""
     import subprocess
 
     def git(*args: str) -> subprocess.CompletedProcess:

@@ -8,8 +8,8 @@ phase: all four optimisation steps, 4-layer MulT, HDDM with UR, MR/GAN) on ``dat
 aligned shapes (T = 50; text 768, audio 5, vision 20; batch 32) at MR 2/3 (the ``random`` protocol's maximum
 for K = 3, the papers' "0.7"):
 
-* **train** — batches as ``Trainer._train_epoch`` runs them: gather rows (``imrec.loader``), apply the mask,
-  ``Trainer._train_batch`` (one forward, four steps' gradients, their optimisers);
+* **train** — batches as ``Trainer.train_epoch`` runs them: gather rows (``imrec.loader``), apply the mask,
+  ``Trainer.train_batch`` (one forward, four steps' gradients, their optimisers);
 * **eval** — batches as ``imrec.trainer.evaluate`` runs them (mask, no-grad forward) at the recipe's
   evaluation batch (256) and at 32; at MR 0 the recoverer is never called (counted);
 * **flops** — ``torch.utils.flop_counter.FlopCounterMode`` (matmul/conv/attention FLOPs) of one batch, the
@@ -166,7 +166,7 @@ def build(device: torch.device, overrides: Sequence[str] = (), data: str | None 
 
 
 def train_batches(s: Setup, epoch: int = 0) -> Iterator[tuple[Any, Any, Any]]:
-    """The recover phase's training batches of one epoch, exactly as ``Trainer._train_epoch`` makes them."""
+    """The recover phase's training batches of one epoch, exactly as ``Trainer.train_epoch`` makes them."""
     from imrec.loader import condition_masks, epoch_order, iterate
 
     split = s.prepared.splits["train"]
@@ -188,8 +188,8 @@ def run_train_batch(s: Setup, batch: tuple[Any, Any, Any]) -> int:
     full, mask, frames = batch
     full, mask = full.to(s.device), mask.to(s.device)
     frames = {k: v.to(s.device) for k, v in frames.items()} if frames else None
-    s.trainer._train_batch(s.phase, s.plan, apply_mask(full, mask, frames), full, 0)
-    if s.trainer.allreduce is not None:  # as Trainer._train_epoch: identical buffers on every process
+    s.trainer.train_batch(s.phase, s.plan, apply_mask(full, mask, frames), full, 0)
+    if s.trainer.allreduce is not None:  # as Trainer.train_epoch: identical buffers on every process
         s.trainer.dist.sync_buffers(s.model)
     return full.size
 
@@ -462,7 +462,7 @@ def section_scaling(device: torch.device, q: bool) -> dict[str, Any]:
         train_mode(s)
         return r
 
-    # Dataset size: whole epochs (Trainer._train_epoch) at ×1, ×2, ×4.
+    # Dataset size: whole epochs (Trainer.train_epoch) at ×1, ×2, ×4.
     base = 64 if q else 256
     rows = []
     for mult in (1, 2, 4):
@@ -471,7 +471,7 @@ def section_scaling(device: torch.device, q: bool) -> dict[str, Any]:
         warm = train_batches(s)
         for _ in range(2):
             run_train_batch(s, next(warm))
-        w, c, _ = timed(device, lambda: (s.trainer._train_epoch(s.p_idx, s.phase, s.plan, 1), 0)[1])
+        w, c, _ = timed(device, lambda: (s.trainer.train_epoch(s.p_idx, s.phase, s.plan, 1), 0)[1])
         rows.append({"multiple": mult, "samples": base * mult, "epoch_s": w, "epoch_cpu_s": c,
                      "s_per_sample": w / (base * mult), "cpu_s_per_sample": c / (base * mult)})
     for r in rows:
@@ -816,9 +816,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def results_page(result: dict[str, Any], table: str) -> str:
     """``benchmarks/speed/RESULTS.md``: this run's figures and what produced them."""
-    from imrec.runs import _source_commit
+    from imrec.runs import source_commit
 
-    commit = _source_commit()
+    commit = source_commit()
     return (
         "# Speed results (`benchmarks/speed/bench_speed.py`)\n\n"
         "Written by the benchmark itself; what the figures mean, the knobs and the reference figures: "

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     import imrec_rohydr.layers as layers
     import imrec_rohydr.transformer as transformer
-    from imrec.trainer import _multi_tensor
+    from imrec.trainer import fast_implementation
     from imrec_rohydr.layers import FeedForward, sinusoidal_embedding
 
     device = torch.device("cpu")
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in params:
         p.grad = torch.randn_like(p)
     plain = torch.optim.Adam(params, lr=1e-3)
-    fused = torch.optim.Adam(params, lr=1e-3, **_multi_tensor("adam", params))
+    fused = torch.optim.Adam(params, lr=1e-3, **fast_implementation("adam", params))
     out["fused_adam_step"] = alternate(plain.step, fused.step, args.repeat, noop, noop)
     out["fused_adam_step"]["tensors"] = len(params)
     for p in params:

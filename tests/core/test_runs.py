@@ -56,3 +56,27 @@ def test_lock_from_another_host_is_not_guessed_stale(tmp_path):
     with pytest.raises(ImrecError, match="host 'elsewhere.example'"):
         with run_lock(tmp_path):
             pass
+
+
+def test_source_commit_names_the_checkout_that_runs(monkeypatch):
+    """imrec.runs.source_commit: the git commit of imrec's own checkout, "+dirty" with uncommitted changes to
+    tracked files; None where git cannot tell (not a checkout, no git)."""
+    from pathlib import Path
+
+    import imrec
+    from imrec.runs import source_commit
+
+    package = Path(imrec.__file__).resolve().parent
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=package, capture_output=True, text=True)
+    if head.returncode != 0:
+        assert source_commit() is None
+    else:
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=package,
+                               capture_output=True, text=True).stdout.strip()
+        assert source_commit() == head.stdout.strip() + ("+dirty" if dirty else "")
+
+    def no_git(*args, **kwargs):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(subprocess, "run", no_git)
+    assert source_commit() is None

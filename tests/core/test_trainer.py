@@ -16,15 +16,6 @@ from imrec.trainer import Trainer, evaluate, plan_phase, seed_everything
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "tiny_rohydr.yaml"
 
 
-@pytest.fixture
-def setup(tmp_path):
-    recipe = load_recipe(RECIPE, [f"output_dir={tmp_path}"])
-    prepared = prepare(recipe)
-    seed_everything(0)
-    model = build_model(prepared.spec, recipe.model)
-    return recipe, prepared, model
-
-
 def _trainer(recipe, prepared, model, tmp_path):
     return Trainer(recipe, model, prepared.splits, prepared.train_conditions, prepared.select_conditions,
                    prepared.metrics, prepared.higher_is_better, 7, torch.device("cpu"), tmp_path,
@@ -57,8 +48,8 @@ def _changed(model, before):
         ("task", ("fuser.", "aligner.reconstructor.", "head.")),
     ],
 )
-def test_each_step_updates_exactly_its_parameters(setup, tmp_path, step, allowed_prefixes):
-    recipe, prepared, model = setup
+def test_each_step_updates_exactly_its_parameters(tiny_rohydr, tmp_path, step, allowed_prefixes):
+    recipe, prepared, model = tiny_rohydr
     phase = recipe.train.phases[1]
     plan = plan_phase(model, phase)
     plan.steps = [s for s in plan.steps if s.name == step]
@@ -66,7 +57,7 @@ def test_each_step_updates_exactly_its_parameters(setup, tmp_path, step, allowed
     inp, full = _one_batch(prepared, model)
     model.train()
     before = _snapshot(model)
-    trainer._train_batch(phase, plan, inp, full, epoch=0)
+    trainer.train_batch(phase, plan, inp, full, epoch=0)
     changed = _changed(model, before)
     assert changed, f"step {step} changed nothing"
     stray = [n for n in changed if not n.startswith(allowed_prefixes)]
@@ -74,8 +65,8 @@ def test_each_step_updates_exactly_its_parameters(setup, tmp_path, step, allowed
     assert not any(n.startswith("encoder.") for n in changed)  # frozen
 
 
-def test_generator_step_leaves_discriminator_untouched_in_full_schedule(setup, tmp_path):
-    recipe, prepared, model = setup
+def test_generator_step_leaves_discriminator_untouched_in_full_schedule(tiny_rohydr, tmp_path):
+    recipe, prepared, model = tiny_rohydr
     phase = recipe.train.phases[1]
     plan = plan_phase(model, phase)
     # Without the discriminator's own step, the other three steps must not move it at all.
@@ -83,14 +74,14 @@ def test_generator_step_leaves_discriminator_untouched_in_full_schedule(setup, t
     trainer = _trainer(recipe, prepared, model, tmp_path)
     inp, full = _one_batch(prepared, model)
     before = _snapshot(model)
-    trainer._train_batch(phase, plan, inp, full, epoch=0)
+    trainer.train_batch(phase, plan, inp, full, epoch=0)
     changed = _changed(model, before)
     assert not any(n.startswith("aligner.discriminator.") for n in changed)
     assert any(n.startswith("aligner.reconstructor.") for n in changed)
 
 
-def test_each_parameter_in_exactly_one_optimizer(setup):
-    recipe, _, model = setup
+def test_each_parameter_in_exactly_one_optimizer(tiny_rohydr):
+    recipe, _, model = tiny_rohydr
     plan = plan_phase(model, recipe.train.phases[1])
     ids = [id(p) for o in plan.optimizers.values() for g in o.param_groups for p in g["params"]]
     assert len(ids) == len(set(ids))
@@ -107,8 +98,8 @@ def test_unknown_part_and_unknown_loss_are_recipe_errors(tmp_path):
         plan_phase(model, recipe.train.phases[1])
 
 
-def test_non_finite_loss_names_phase_step_epoch_term(setup, tmp_path):
-    recipe, prepared, model = setup
+def test_non_finite_loss_names_phase_step_epoch_term(tiny_rohydr, tmp_path):
+    recipe, prepared, model = tiny_rohydr
     train = prepared.splits["train"]
     train.modalities["text"] = train.modalities["text"].copy()
     train.modalities["text"][:] = np.nan
@@ -119,9 +110,9 @@ def test_non_finite_loss_names_phase_step_epoch_term(setup, tmp_path):
     assert "phase 'pretrain'" in msg and "step 'task'" in msg and "epoch 0" in msg and "'task_gt'" in msg
 
 
-def test_no_evaluation_leakage_from_missing_modalities(setup):
+def test_no_evaluation_leakage_from_missing_modalities(tiny_rohydr):
     """Poisoning the data of a missing modality (NaN, huge values) changes no prediction."""
-    recipe, prepared, model = setup
+    recipe, prepared, model = tiny_rohydr
     cond = [c for c in prepared.eval_conditions if c.name == "fixed/text"][0]
     test = prepared.splits["test"]
     clean = evaluate(model, test, cond, 7, 16, prepared.metrics, torch.device("cpu"))
@@ -133,8 +124,8 @@ def test_no_evaluation_leakage_from_missing_modalities(setup):
     np.testing.assert_array_equal(clean.predictions, dirty.predictions)
 
 
-def test_random_condition_evaluation_is_independent_of_batch_size_and_rng(setup):
-    recipe, prepared, model = setup
+def test_random_condition_evaluation_is_independent_of_batch_size_and_rng(tiny_rohydr):
+    recipe, prepared, model = tiny_rohydr
     cond = [c for c in prepared.eval_conditions if c.name.startswith("random/mr=0.3")][0]
     test = prepared.splits["test"]
     a = evaluate(model, test, cond, 7, 48, prepared.metrics, torch.device("cpu"))
@@ -159,8 +150,8 @@ def test_apply_mask_zeroes_exactly_and_frames():
     assert torch.equal(out.modalities["x"][1, 1], torch.zeros(4))
 
 
-def test_bypassed_components_do_not_run_and_their_losses_are_rejected(setup):
-    recipe, prepared, model = setup
+def test_bypassed_components_do_not_run_and_their_losses_are_rejected(tiny_rohydr):
+    recipe, prepared, model = tiny_rohydr
     calls = []
     model.aligner.register_forward_hook(lambda *a: calls.append(1))
     inp, full = _one_batch(prepared, model)
@@ -174,10 +165,10 @@ def test_bypassed_components_do_not_run_and_their_losses_are_rejected(setup):
         plan_phase(model, phase)
 
 
-def test_complete_samples_are_predicted_as_without_the_aligner(setup):
+def test_complete_samples_are_predicted_as_without_the_aligner(tiny_rohydr):
     """An incomplete-only aligner (RoHyDR's MR, as the reference) leaves complete samples alone: their
     prediction equals the model's with the aligner slot empty, in a mixed batch and in a complete one."""
-    recipe, prepared, model = setup
+    recipe, prepared, model = tiny_rohydr
     assert model.aligner.incomplete_only
     inp, full = _one_batch(prepared, model)
     mask = inp.mask.clone()
@@ -223,11 +214,11 @@ def _record_weights_at_forward(module):
 
 
 @pytest.mark.parametrize("reuse", [True, False])
-def test_sequential_steps_see_the_parameters_the_previous_step_left(setup, tmp_path, reuse):
+def test_sequential_steps_see_the_parameters_the_previous_step_left(tiny_rohydr, tmp_path, reuse):
     """reuse_forward: false — each step runs its own forward after the previous step's update (the paper's
     sequential stages): the task step's forward sees the MR that the multimodal step just moved.
     reuse_forward: true — one forward, every step's gradient taken at the same (starting) parameters."""
-    recipe, prepared, model = setup
+    recipe, prepared, model = tiny_rohydr
     phase = recipe.train.phases[1]
     phase.reuse_forward = reuse
     plan = plan_phase(model, phase)
@@ -239,7 +230,7 @@ def test_sequential_steps_see_the_parameters_the_previous_step_left(setup, tmp_p
     start = next(mr.parameters()).detach().clone()
     seen, handle = _record_weights_at_forward(mr)
     try:
-        trainer._train_batch(phase, plan, inp, full, epoch=0)
+        trainer.train_batch(phase, plan, inp, full, epoch=0)
     finally:
         handle.remove()
     end = next(mr.parameters()).detach()

@@ -100,7 +100,7 @@ def test_tune_kill_resume_prune_and_best_recipe(tmp_path):
 def test_tune_never_evaluates_test(tmp_path, monkeypatch, capsys):
     """Every evaluation during tuning is on VALID: the TEST split the dataset loaded is never scored."""
     import imrec.runner
-    import imrec.trainer
+    import imrec.trainer.loop
 
     test_splits, evaluated = [], []
     real_prepare, real_evaluate = imrec.runner.prepare, imrec.trainer.evaluate
@@ -116,7 +116,7 @@ def test_tune_never_evaluates_test(tmp_path, monkeypatch, capsys):
         return real_evaluate(model, split, *args, **kwargs)
 
     monkeypatch.setattr(imrec.runner, "prepare", prepare)
-    monkeypatch.setattr(imrec.trainer, "evaluate", evaluate)
+    monkeypatch.setattr(imrec.trainer.loop, "evaluate", evaluate)  # what Trainer.fit calls
     code = main(["tune", str(RECIPE), *BUDGET, "train.phases.recover.epochs=1", "--space", str(SPACE),
                  "--trials", "2", "--dir", str(tmp_path / "t")])
     assert code == 0, capsys.readouterr().err
