@@ -263,16 +263,7 @@ def _device_threads(p: argparse.ArgumentParser, command: str) -> None:
                         "$OMP_NUM_THREADS, else the physical cores the load average leaves free; printed at start)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-    from .plugins import add_commands
-
-    parser = argparse.ArgumentParser(prog="imrec", description="Incomplete multimodal learning from YAML recipes.")
-    parser.add_argument("--version", action="version", version=f"imrec {__version__}")
-    parser.add_argument("--traceback", action="store_true",
-                        help=f"on an error, also print the full Python traceback (same as {DEBUG_ENV}=1)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def _add_run(sub: Any) -> None:
     p = sub.add_parser("run", help="train and evaluate a recipe; prints the results and, last, the run directory")
     p.add_argument("recipe", nargs="?", help="recipe YAML file")
     p.add_argument("overrides", nargs="*", help="overrides: a.b=value, ~a.b (delete), recoverer=other.name (swap)")
@@ -284,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     _device_threads(p, "run")
     p.set_defaults(func=cmd_run)
 
+
+def _add_eval(sub: Any) -> None:
     p = sub.add_parser("eval", help="score a finished run's models on VALID (or another split) under chosen "
                                     "conditions, for tuning without touching TEST; changes nothing")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory `imrec run` printed")
@@ -298,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="also write that JSON to FILE (atomically)")
     p.set_defaults(func=cmd_eval)
 
+
+def _add_predict(sub: Any) -> None:
     p = sub.add_parser("predict", help="predict with a trained run on new samples (.npz; modalities may be missing)")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory `imrec run` printed")
     p.add_argument("--data", required=True, metavar="FILE.npz",
@@ -310,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "$OMP_NUM_THREADS, else the physical cores the load average leaves free; printed at start)")
     p.set_defaults(func=cmd_predict)
 
+
+def _add_recipe_commands(sub: Any) -> None:
+    """``validate``, ``cat`` and ``schema``: recipes checked, printed resolved, or described for editors."""
     p = sub.add_parser("validate", help="validate recipes (every problem, with file and key)")
     p.add_argument("recipes", nargs="+", metavar="RECIPE|OVERRIDE",
                    help="recipe files, then overrides applied to each (a.b=value, ~a.b, recoverer=other.name)")
@@ -325,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="write it to FILE (e.g. recipe.schema.json) instead of stdout")
     p.set_defaults(func=cmd_schema)
 
+
+def _add_info_commands(sub: Any, parser: argparse.ArgumentParser) -> None:
+    """``version``, ``completion``, ``plugins``, ``list``: about imrec itself; they import no torch."""
     p = sub.add_parser("version", help="print imrec's version (as --version does)")
     p.set_defaults(func=cmd_version)
 
@@ -342,11 +343,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
 
-    from .bench.cli import add_bench_command
 
-    add_bench_command(sub)
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: the built-in commands, ``bench``, ``tune``, then every command a plugin adds."""
+    from . import __version__
+    from .bench.cli import add_bench_command
+    from .plugins import add_commands
     from .tune.cli import add_tune_command
 
+    parser = argparse.ArgumentParser(prog="imrec", description="Incomplete multimodal learning from YAML recipes.")
+    parser.add_argument("--version", action="version", version=f"imrec {__version__}")
+    parser.add_argument("--traceback", action="store_true",
+                        help=f"on an error, also print the full Python traceback (same as {DEBUG_ENV}=1)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_run, _add_eval, _add_predict, _add_recipe_commands):
+        add(sub)
+    _add_info_commands(sub, parser)
+    add_bench_command(sub)
     add_tune_command(sub)
     add_commands(sub)
     return parser

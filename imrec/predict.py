@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .errors import DataError, ImrecError
-from .interfaces import Batch, DatasetSpec
+from .interfaces import DatasetSpec
 
 PREPROCESSING_FILE = "preprocessing.json"
 
@@ -115,6 +115,26 @@ class Predictor:
                 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray], list[str]]:
         """Validate new data and bring it to the model's input: float32 arrays for every modality (zeros where
         not available, standardised where available), the (N, K) availability, lengths and ids."""
+        arrays, n = self._features(features)
+        ids_list = [str(i) for i in (range(n) if ids is None else ids)]
+        if len(ids_list) != n:
+            raise ImrecError(f"ids: {len(ids_list)} ids for {n} rows")
+
+        def row(i: int) -> str:
+            return f"row {i} (id {ids_list[i]!r})" if ids is not None else f"row {i}"
+
+        avail = self._availability(available, arrays, n, row)
+        out = self._inputs(arrays, avail, n, row)
+        empty = ~avail.any(axis=1)
+        if empty.any():
+            i = int(np.flatnonzero(empty)[0])
+            raise ImrecError(f"{row(i)} has no modality available ({int(empty.sum())} such rows); a prediction needs "
+                             f"at least one of {', '.join(self.modalities)}")
+        lens = self._lengths(lengths, n, out)
+        return out, avail, lens, ids_list
+
+    def _features(self, features: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], int]:
+        """The given modalities' arrays, each checked against the run's shapes (real numbers, N rows each), and N."""
         names = self.modalities
         unknown = [m for m in features if m not in names]
         if unknown:
@@ -145,28 +165,31 @@ class Predictor:
                 raise ImrecError(f"features[{spec.name!r}] has {a.shape[0]} rows but features[{first!r}] has {n}")
             arrays[spec.name] = a
         assert n is not None
-        ids_list = [str(i) for i in (range(n) if ids is None else ids)]
-        if len(ids_list) != n:
-            raise ImrecError(f"ids: {len(ids_list)} ids for {n} rows")
+        return arrays, n
 
-        def row(i: int) -> str:
-            return f"row {i} (id {ids_list[i]!r})" if ids is not None else f"row {i}"
-
+    def _availability(self, available: Any, arrays: dict[str, np.ndarray], n: int, row: Any) -> np.ndarray:
+        """The (N, K) availability as given (bool, or 0/1 integers), else every given modality in every row; a
+        modality marked available must have been given."""
+        names = self.modalities
         if available is None:
-            avail = np.array([[m in arrays for m in names]] * n, dtype=bool).reshape(n, len(names))
-        else:
-            avail = np.asarray(available)
-            if avail.dtype != bool and np.issubdtype(avail.dtype, np.integer) and np.isin(avail, (0, 1)).all():
-                avail = avail.astype(bool)
-            if avail.shape != (n, len(names)) or avail.dtype != bool:
-                raise ImrecError(f"available: expected an (N, K) = ({n}, {len(names)}) bool array, columns "
-                                 f"{', '.join(names)}; got {avail.dtype} {avail.shape}")
-            avail = avail.copy()
-            for k, m in enumerate(names):
-                if m not in arrays and avail[:, k].any():
-                    i = int(np.flatnonzero(avail[:, k])[0])
-                    raise ImrecError(f"available[{i}, {k}]: {row(i)} marks {m!r} available but no {m!r} features were "
-                                     f"given")
+            return np.array([[m in arrays for m in names]] * n, dtype=bool).reshape(n, len(names))
+        avail = np.asarray(available)
+        if avail.dtype != bool and np.issubdtype(avail.dtype, np.integer) and np.isin(avail, (0, 1)).all():
+            avail = avail.astype(bool)
+        if avail.shape != (n, len(names)) or avail.dtype != bool:
+            raise ImrecError(f"available: expected an (N, K) = ({n}, {len(names)}) bool array, columns "
+                             f"{', '.join(names)}; got {avail.dtype} {avail.shape}")
+        avail = avail.copy()
+        for k, m in enumerate(names):
+            if m not in arrays and avail[:, k].any():
+                i = int(np.flatnonzero(avail[:, k])[0])
+                raise ImrecError(f"available[{i}, {k}]: {row(i)} marks {m!r} available but no {m!r} features were "
+                                 f"given")
+        return avail
+
+    def _inputs(self, arrays: dict[str, np.ndarray], avail: np.ndarray, n: int, row: Any) -> dict[str, np.ndarray]:
+        """float32 model inputs for every modality: standardised where available, zeros elsewhere. A row that is
+        all NaN in a modality marks it missing there (``avail`` is updated); other non-finite values are errors."""
         out: dict[str, np.ndarray] = {}
         for k, spec in enumerate(self.spec.modalities):
             m = spec.name
@@ -190,11 +213,11 @@ class Predictor:
                 a = (a - mean) / std
             keep = avail[:, k].reshape(n, *([1] * (a.ndim - 1)))
             out[m] = np.where(keep, a, 0).astype(np.float32, copy=False)
-        empty = ~avail.any(axis=1)
-        if empty.any():
-            i = int(np.flatnonzero(empty)[0])
-            raise ImrecError(f"{row(i)} has no modality available ({int(empty.sum())} such rows); a prediction needs "
-                             f"at least one of {', '.join(names)}")
+        return out
+
+    def _lengths(self, lengths: Mapping[str, Any] | None, n: int, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Valid lengths per sequence modality (whole numbers in [0, T]); padding frames of a standardised
+        modality are set to 0 in ``out``, as in the standardised TRAIN data."""
         lens: dict[str, np.ndarray] = {}
         for m, value in (lengths or {}).items():
             spec = next((s for s in self.spec.modalities if s.name == m), None)
@@ -208,7 +231,7 @@ class Predictor:
             lens[m] = v.astype(np.int64)
             if m in self.standardization:  # padding frames hold no data: 0, as in the standardised TRAIN data
                 out[m][np.arange(spec.length)[None, :] >= lens[m][:, None]] = 0.0
-        return out, avail, lens, ids_list
+        return lens
 
     # ------------------------------------------------------------------------------------------- predicting
     @torch.no_grad()

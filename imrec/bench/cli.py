@@ -135,8 +135,7 @@ def _reason(error: str | None, max_lines: int = 6) -> str:
 # ---------------------------------------------------------------------------------------------------- commands
 def cmd_run(args: argparse.Namespace) -> int:
     from .definition import load_definition
-    from .matrix import definition_records, matrix, parse_shard, run_matrix
-    from .records import write_records
+    from .matrix import matrix, parse_shard, run_matrix
 
     definitions = [load_definition(p) for p in args.definitions]
     boards = [d.board for d in definitions]
@@ -146,22 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if (args.records or args.out) and len(definitions) != 1:
         raise ImrecError("--records and --out apply to one definition; run the definitions one by one, or let "
                          "each write its own output.records")
-    for d in definitions:
-        if d.arithmetic is not None and args.threads is not None and args.threads != d.arithmetic.threads:
-            raise ImrecError(f"--threads {args.threads}: board {d.board!r} pins arithmetic.threads "
-                             f"{d.arithmetic.threads} (the thread count changes the results); leave --threads out")
-    from ..threads import resolve_threads
-
-    # One thread per worker by default (see --threads); a recipe's own `threads:` is for `imrec run`, not cells.
-    choice = resolve_threads(args.threads, processes=max(args.jobs, 1), default=1)
-    if not args.list:
-        print(choice.describe() + " per worker", file=sys.stderr, flush=True)
-        for d in definitions:
-            if d.arithmetic is not None and d.arithmetic.threads != choice.threads:
-                print(f"board {d.board}: its arithmetic pins {d.arithmetic.threads} thread(s) per worker",
-                      file=sys.stderr, flush=True)
-        if choice.warning():
-            print(choice.warning(), file=sys.stderr, flush=True)
+    choice = _worker_threads(definitions, args)
     try:
         tuned = _tuning(definitions, args, shard, choice.threads)
     except KeyboardInterrupt as exc:  # finished trials are kept; the same command continues the studies
@@ -180,41 +164,70 @@ def cmd_run(args: argparse.Namespace) -> int:
     except BaseException as exc:  # Ctrl-C: finished cells are kept; the same command continues with the rest
         _resume_command(exc)
         raise
-    failed = [r for r in results if r.status == "failed"]
-    from .leaderboard import update_leaderboard
-    from .tables import view_from_definition
-
     for d in definitions:
-        recs, missing = definition_records(d, args.work_dir, only=[c for c in cells if c.board == d.board]
-                                           if shard else None)
-        target = args.records or d.records
-        if shard and target is not None and args.records is None:
-            target = target.with_name(f"{target.name}.shard-{shard[0]}-of-{shard[1]}")
-        if target is not None and recs:
-            write_records(target, recs)
-            print(f"wrote {len(recs)} records to {target}")
-        if shard:
-            continue
-        view = view_from_definition(d)
-        if recs:
-            _render(recs, view, args.format, args.out)
-        if missing:
-            print(f"board {d.board}: {len(missing)} of {len(d.methods) * len(d.seeds)} cells not finished (or "
-                  f"holding results of another recipe); leaderboard and plots not updated")
-            continue
-        if d.leaderboard is not None:
-            update_leaderboard(d.leaderboard, recs, view)
-            print(f"updated the {d.board} section of {d.leaderboard}")
-        if d.plots is not None:
-            _plots(recs, view, d.plots)
+        _publish(d, args, shard, [c for c in cells if c.board == d.board] if shard else None)
     if shard:
         print("this was one shard: combine all shards' records with `imrec bench merge …`, then `imrec bench table`")
+    failed = [r for r in results if r.status == "failed"]
     if failed:
         # Every failed cell with its reason (the first line; the full text was logged when the cell failed).
         lines = [f"  {r.cell.label}: {_reason(r.error).removeprefix(r.cell.label + ': ')}" for r in failed]
         print(f"{len(failed)} cell(s) failed:\n" + "\n".join(lines), file=sys.stderr)
         return 1
     return 0
+
+
+def _worker_threads(definitions: list[Any], args: argparse.Namespace) -> Any:
+    """The torch threads of each worker (imrec.threads.ThreadChoice): one by default (see --threads), a board's
+    pinned ``arithmetic.threads`` winning; printed unless only listing. A recipe's own ``threads:`` is for
+    ``imrec run``, not cells."""
+    from ..threads import resolve_threads
+
+    for d in definitions:
+        if d.arithmetic is not None and args.threads is not None and args.threads != d.arithmetic.threads:
+            raise ImrecError(f"--threads {args.threads}: board {d.board!r} pins arithmetic.threads "
+                             f"{d.arithmetic.threads} (the thread count changes the results); leave --threads out")
+    choice = resolve_threads(args.threads, processes=max(args.jobs, 1), default=1)
+    if not args.list:
+        print(choice.describe() + " per worker", file=sys.stderr, flush=True)
+        for d in definitions:
+            if d.arithmetic is not None and d.arithmetic.threads != choice.threads:
+                print(f"board {d.board}: its arithmetic pins {d.arithmetic.threads} thread(s) per worker",
+                      file=sys.stderr, flush=True)
+        if choice.warning():
+            print(choice.warning(), file=sys.stderr, flush=True)
+    return choice
+
+
+def _publish(d: Any, args: argparse.Namespace, shard: tuple[int, int] | None, cells: list[Any] | None) -> None:
+    """After a run: board ``d``'s records (a shard's: its own file), then, for a whole board, its tables and,
+    once every cell is finished, its leaderboard section and plots."""
+    from .leaderboard import update_leaderboard
+    from .matrix import definition_records
+    from .records import write_records
+    from .tables import view_from_definition
+
+    recs, missing = definition_records(d, args.work_dir, only=cells)
+    target = args.records or d.records
+    if shard and target is not None and args.records is None:
+        target = target.with_name(f"{target.name}.shard-{shard[0]}-of-{shard[1]}")
+    if target is not None and recs:
+        write_records(target, recs)
+        print(f"wrote {len(recs)} records to {target}")
+    if shard:
+        return
+    view = view_from_definition(d)
+    if recs:
+        _render(recs, view, args.format, args.out)
+    if missing:
+        print(f"board {d.board}: {len(missing)} of {len(d.methods) * len(d.seeds)} cells not finished (or "
+              f"holding results of another recipe); leaderboard and plots not updated")
+        return
+    if d.leaderboard is not None:
+        update_leaderboard(d.leaderboard, recs, view)
+        print(f"updated the {d.board} section of {d.leaderboard}")
+    if d.plots is not None:
+        _plots(recs, view, d.plots)
 
 
 def _resume_command(exc: BaseException) -> None:

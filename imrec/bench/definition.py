@@ -39,15 +39,11 @@ from typing import Any, Sequence
 import yaml
 
 from .. import bounded_yaml
-
 from ..errors import ImrecError, Problem, RecipeError, suggest
+from .settings import Arithmetic, TuneBudget, check_spaces, parse_arithmetic, parse_tune, unknown_keys
 
 _TOP_KEYS = ("board", "description", "seeds", "overrides", "methods", "reference", "baseline", "metrics", "output",
              "arithmetic", "tune")
-_ARITHMETIC_KEYS = ("threads", "deterministic", "float32_matmul_precision")
-_PRECISIONS = ("highest", "high", "medium")
-_TUNE_KEYS = ("trials", "seeds", "sampler_seed", "storage")
-SPACE_SUFFIX = ".space.yaml"  # a method's search space: <recipe stem>.space.yaml beside its recipe
 _METHOD_KEYS = ("name", "recipe", "overrides")
 _OUTPUT_KEYS = ("work_dir", "records", "leaderboard", "plots")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -73,39 +69,6 @@ class Method:
     recipe: Path
     overrides: tuple[str, ...] = ()
 
-
-@dataclass(frozen=True)
-class Arithmetic:
-    """Settings that change a cell's floating-point results, pinned by the board for every cell and recorded in
-    each of its records (``settings``): re-running a cell with them reproduces its values bit for bit."""
-
-    threads: int
-    deterministic: bool = True
-    float32_matmul_precision: str = "highest"
-
-    def describe(self) -> dict[str, Any]:
-        return {"threads": self.threads, "deterministic": self.deterministic,
-                "float32_matmul_precision": self.float32_matmul_precision}
-
-
-@dataclass(frozen=True)
-class TuneBudget:
-    """The same tuning budget for every method: ``trials`` Optuna trials on VALID over the method's own search
-    space (``<recipe stem>.space.yaml`` beside its recipe), each training ``seeds``, under the board's
-    ``overrides`` (epoch caps, early stopping) like the cells."""
-
-    trials: int
-    seeds: tuple[int, ...]
-    sampler_seed: int = 0
-    storage: str | None = None
-
-    def describe(self) -> dict[str, Any]:
-        return {"trials": self.trials, "seeds": list(self.seeds), "sampler_seed": self.sampler_seed}
-
-
-def space_path(method: Method) -> Path:
-    """Where a method's search space lives: next to its recipe, so a plugin shipping recipes ships spaces."""
-    return method.recipe.with_name(method.recipe.stem + SPACE_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -170,7 +133,7 @@ def definition_from_dict(data: Any, file: str, base: Path, check_recipes: bool =
     if not isinstance(data, dict):
         raise DefinitionError([Problem(file, "", f"found {type(data).__name__}",
                                        expected="a mapping with board, seeds, methods, reference, metrics")])
-    _unknown_keys(data, "", _TOP_KEYS, add)
+    unknown_keys(data, "", _TOP_KEYS, add)
     for key in ("board", "seeds", "methods", "reference", "metrics"):
         if key not in data:
             add(key, "missing (required)")
@@ -182,7 +145,37 @@ def definition_from_dict(data: Any, file: str, base: Path, check_recipes: bool =
     if not isinstance(description, str):
         add("description", f"found {description!r}", expected="a string")
         description = ""
+    seeds = _seeds(data, add)
+    overrides = _overrides(data.get("overrides", []), "overrides", add)
+    methods = _methods(data, base, add)
+    names = [m.name for m in methods]
+    reference, baseline = data.get("reference"), data.get("baseline")
+    if "reference" in data:
+        _one_of_methods(reference, "reference", names, add)
+    if baseline is not None:
+        _one_of_methods(baseline, "baseline", names, add)
+    metrics = _metrics(data, add)
+    paths = _output(data, base, add)
+    arithmetic = parse_arithmetic(data.get("arithmetic"), add)
+    tune = parse_tune(data.get("tune"), seeds, methods, add)
 
+    if problems:
+        raise DefinitionError(problems)
+    if check_recipes:
+        _check_recipes(file, methods, overrides, problems)
+        if tune is not None and not problems:
+            check_spaces(file, methods, overrides, problems)
+        if problems:
+            raise DefinitionError(problems)
+    return Definition(
+        board=board, description=description, source=Path(file), seeds=tuple(seeds), overrides=tuple(overrides),
+        methods=tuple(methods), reference=reference, baseline=baseline, metrics=tuple(metrics),
+        work_dir=paths["work_dir"] or base / "runs" / "bench" / board, records=paths["records"],
+        leaderboard=paths["leaderboard"], plots=paths["plots"], base=base, arithmetic=arithmetic, tune=tune,
+    )
+
+
+def _seeds(data: dict, add: Any) -> list[int]:
     seeds = data.get("seeds")
     if "seeds" in data and not (isinstance(seeds, list) and seeds
                                 and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
@@ -190,10 +183,11 @@ def definition_from_dict(data: Any, file: str, base: Path, check_recipes: bool =
         seeds = []
     elif isinstance(seeds, list) and len(set(seeds)) != len(seeds):
         add("seeds", f"a seed is listed twice: {seeds}")
-    seeds = seeds or []
+    return seeds or []
 
-    overrides = _overrides(data.get("overrides", []), "overrides", add)
 
+def _methods(data: dict, base: Path, add: Any) -> list[Method]:
+    """The valid methods (each problem added); a method with a bad name or recipe is left out."""
     methods: list[Method] = []
     raw_methods = data.get("methods")
     if "methods" in data and not (isinstance(raw_methods, list) and raw_methods):
@@ -205,7 +199,7 @@ def definition_from_dict(data: Any, file: str, base: Path, check_recipes: bool =
         if not isinstance(raw, dict):
             add(key, f"found {raw!r}", expected="a mapping {name: ..., recipe: path/to/recipe.yaml}")
             continue
-        _unknown_keys(raw, key, _METHOD_KEYS, add)
+        unknown_keys(raw, key, _METHOD_KEYS, add)
         name, recipe = raw.get("name"), raw.get("recipe")
         if not (isinstance(name, str) and _NAME_RE.match(name)):
             add(f"{key}.name", "missing (required)" if name is None else f"found {name!r}",
@@ -224,39 +218,42 @@ def definition_from_dict(data: Any, file: str, base: Path, check_recipes: bool =
             add(f"{key}.recipe", f"no such recipe file: {rpath}")
             continue
         methods.append(Method(name, rpath, _overrides(raw.get("overrides", []), f"{key}.overrides", add)))
+    return methods
 
-    names = [m.name for m in methods]
-    reference = data.get("reference")
-    if "reference" in data and reference not in names and names:
-        close = suggest(str(reference), names)
-        add("reference", f"{reference!r} is not one of the methods" + (f"; did you mean {close!r}?" if close else ""),
-            allowed=names)
-    baseline = data.get("baseline")
-    if baseline is not None and baseline not in names and names:
-        close = suggest(str(baseline), names)
-        add("baseline", f"{baseline!r} is not one of the methods" + (f"; did you mean {close!r}?" if close else ""),
+
+def _one_of_methods(value: Any, key: str, names: Sequence[str], add: Any) -> None:
+    """``reference`` / ``baseline`` must name a method (unless no method is valid: that is reported already)."""
+    if value not in names and names:
+        close = suggest(str(value), names)
+        add(key, f"{value!r} is not one of the methods" + (f"; did you mean {close!r}?" if close else ""),
             allowed=names)
 
+
+def _metrics(data: dict, add: Any) -> list[str]:
     metrics = data.get("metrics")
+    if "metrics" not in data:
+        return []
+    if not (isinstance(metrics, list) and metrics and all(isinstance(m, str) for m in metrics)):
+        add("metrics", f"found {metrics!r}", expected="a non-empty list of metric names, e.g. [acc2_non0, mae]")
+        metrics = []
     known = known_metrics()
-    if "metrics" in data:
-        if not (isinstance(metrics, list) and metrics and all(isinstance(m, str) for m in metrics)):
-            add("metrics", f"found {metrics!r}", expected="a non-empty list of metric names, e.g. [acc2_non0, mae]")
-            metrics = []
-        for i, m in enumerate(metrics):
-            if m not in known:
-                close = suggest(m, list(known))
-                add(f"metrics.{i}", f"unknown metric {m!r}" + (f"; did you mean {close!r}?" if close else ""),
-                    allowed=sorted(known))
-        if len(set(metrics)) != len(metrics):
-            add("metrics", f"a metric is listed twice: {metrics}")
-    metrics = metrics or []
+    for i, m in enumerate(metrics):
+        if m not in known:
+            close = suggest(m, list(known))
+            add(f"metrics.{i}", f"unknown metric {m!r}" + (f"; did you mean {close!r}?" if close else ""),
+                allowed=sorted(known))
+    if len(set(metrics)) != len(metrics):
+        add("metrics", f"a metric is listed twice: {metrics}")
+    return metrics
 
+
+def _output(data: dict, base: Path, add: Any) -> dict[str, Path | None]:
+    """``output``'s paths, resolved against ``base`` (None: not given)."""
     output = data.get("output", {}) or {}
     if not isinstance(output, dict):
         add("output", f"found {output!r}", expected="a mapping {work_dir?, records?, leaderboard?, plots?}")
         output = {}
-    _unknown_keys(output, "output", _OUTPUT_KEYS, add)
+    unknown_keys(output, "output", _OUTPUT_KEYS, add)
     paths: dict[str, Path | None] = {}
     for key in _OUTPUT_KEYS:
         value = output.get(key)
@@ -264,104 +261,7 @@ def definition_from_dict(data: Any, file: str, base: Path, check_recipes: bool =
             add(f"output.{key}", f"found {value!r}", expected="a path relative to the definition")
             value = None
         paths[key] = base / value if value else None
-
-    arithmetic = _arithmetic(data.get("arithmetic"), add)
-    tune = _tune(data.get("tune"), seeds, methods, add)
-
-    if problems:
-        raise DefinitionError(problems)
-    if check_recipes:
-        _check_recipes(file, methods, overrides, problems)
-        if tune is not None and not problems:
-            _check_spaces(file, methods, overrides, problems)
-        if problems:
-            raise DefinitionError(problems)
-    return Definition(
-        board=board, description=description, source=Path(file), seeds=tuple(seeds), overrides=tuple(overrides),
-        methods=tuple(methods), reference=reference, baseline=baseline, metrics=tuple(metrics),
-        work_dir=paths["work_dir"] or base / "runs" / "bench" / board, records=paths["records"],
-        leaderboard=paths["leaderboard"], plots=paths["plots"], base=base, arithmetic=arithmetic, tune=tune,
-    )
-
-
-def _arithmetic(raw: Any, add: Any) -> Arithmetic | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        add("arithmetic", f"found {raw!r}", expected="a mapping {threads: 1, deterministic?: true, "
-                                                     "float32_matmul_precision?: highest}")
-        return None
-    _unknown_keys(raw, "arithmetic", _ARITHMETIC_KEYS, add)
-    threads = raw.get("threads")
-    ok = True
-    if not (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1):
-        add("arithmetic.threads", "missing (required)" if threads is None else f"found {threads!r}",
-            expected="a positive integer: torch threads per cell (the thread count changes the arithmetic)")
-        ok = False
-    deterministic = raw.get("deterministic", True)
-    if not isinstance(deterministic, bool):
-        add("arithmetic.deterministic", f"found {deterministic!r}", expected="true or false")
-        ok = False
-    precision = raw.get("float32_matmul_precision", "highest")
-    if precision not in _PRECISIONS:
-        add("arithmetic.float32_matmul_precision", f"found {precision!r}", allowed=list(_PRECISIONS))
-        ok = False
-    return Arithmetic(threads, deterministic, precision) if ok else None
-
-
-def _tune(raw: Any, seeds: Sequence[int], methods: Sequence[Method], add: Any) -> TuneBudget | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict):
-        add("tune", f"found {raw!r}", expected="a mapping {trials: N, seeds?: [...], sampler_seed?: 0, storage?: URL}")
-        return None
-    _unknown_keys(raw, "tune", _TUNE_KEYS, add)
-    ok = True
-    trials = raw.get("trials")
-    if not (isinstance(trials, int) and not isinstance(trials, bool) and trials >= 1):
-        add("tune.trials", "missing (required)" if trials is None else f"found {trials!r}",
-            expected="a positive integer: trials per method, the same for every method")
-        ok = False
-    tseeds = raw.get("seeds", list(seeds[:1]))
-    if not (isinstance(tseeds, list) and tseeds and all(isinstance(x, int) and not isinstance(x, bool)
-                                                         for x in tseeds)):
-        add("tune.seeds", f"found {tseeds!r}", expected="a non-empty list of integers (default: the board's "
-                                                         "first seed)")
-        ok = False
-    sampler_seed = raw.get("sampler_seed", 0)
-    if not (isinstance(sampler_seed, int) and not isinstance(sampler_seed, bool)):
-        add("tune.sampler_seed", f"found {sampler_seed!r}", expected="an integer")
-        ok = False
-    storage = raw.get("storage")
-    if storage is not None and not (isinstance(storage, str) and "://" in storage):
-        add("tune.storage", f"found {storage!r}", expected="an RDB URL Optuna accepts, e.g. "
-                                                          "postgresql://user:password@host/db (default: one SQLite "
-                                                          "file per method in its tune folder)")
-        ok = False
-    for m in methods:
-        if not space_path(m).is_file():
-            add(f"methods.{m.name}", f"no search space {space_path(m)}",
-                expected=f"a tuned board needs one per method, beside its recipe ({m.recipe.stem}{SPACE_SUFFIX}; "
-                         f"docs/tuning.md)")
-    return TuneBudget(trials, tuple(tseeds), sampler_seed, storage) if ok else None
-
-
-def _check_spaces(file: str, methods: Sequence[Method], overrides: Sequence[str], problems: list[Problem]) -> None:
-    from ..tune.space import check_recipe, load_space
-
-    for m in methods:
-        try:
-            check_recipe(load_space(space_path(m)), m.recipe, [*overrides, *m.overrides])
-        except ImrecError as exc:
-            problems.append(Problem(file, f"methods.{m.name}", f"its search space is invalid: {exc}"))
-
-
-def _unknown_keys(mapping: dict, key: str, allowed: Sequence[str], add: Any) -> None:
-    for k in mapping:
-        if k not in allowed:
-            close = suggest(str(k), allowed)
-            where = f"{key}.{k}" if key else str(k)
-            add(where, f"unknown key {k!r}" + (f"; did you mean {close!r}?" if close else ""), allowed=allowed)
+    return paths
 
 
 def _overrides(value: Any, key: str, add: Any) -> tuple[str, ...]:

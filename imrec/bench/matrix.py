@@ -27,6 +27,7 @@ from .. import bounded_yaml
 from ..boundary import short_repr
 from ..errors import ImrecError
 from .definition import Definition, Method
+from .workers import run_in_worker, stop_workers, thread_choice, worker_init
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Cell:
     run_dir: Path
     overrides: tuple[str, ...]
     # The configuration tuning chose for the method (overrides after the method's own), and the settings the
-    # board pins for the arithmetic (imrec.bench.definition.Arithmetic); both empty for a plain board.
+    # board pins for the arithmetic (imrec.bench.settings.Arithmetic); both empty for a plain board.
     tuned: tuple[str, ...] = ()
     arithmetic: Any = None
 
@@ -227,7 +228,7 @@ def _run(cell: Cell, recipe: Any, threads: Any, reporter: Any) -> None:
 
     from ..threads import apply_threads, applied
 
-    choice = _choice(threads)
+    choice = thread_choice(threads)
     previous = torch.get_num_threads(), torch.get_float32_matmul_precision(), applied()
     if cell.arithmetic is not None:  # the board pins the arithmetic: its thread count wins over --threads
         choice = dataclasses.replace(choice, threads=cell.arithmetic.threads, source="board arithmetic")
@@ -240,63 +241,6 @@ def _run(cell: Cell, recipe: Any, threads: Any, reporter: Any) -> None:
         torch.set_float32_matmul_precision(previous[1])
         if previous[2] is not None:
             apply_threads(previous[2])
-
-
-def _choice(threads: Any) -> Any:
-    """A ThreadChoice (imrec.threads) for ``threads``: one already made by the bench CLI, or a bare count."""
-    from ..threads import ThreadChoice, resolve_threads
-
-    return threads if isinstance(threads, ThreadChoice) else resolve_threads(flag=int(threads))
-
-
-def _worker_init(threads: Any) -> None:
-    import signal
-
-    from ..threads import apply_threads
-
-    apply_threads(_choice(threads))
-    # Ctrl-C reaches the whole process group; the bench process alone handles it (and ends the workers), so
-    # workers print no KeyboardInterrupt of their own.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent()
-
-
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    """End the pool's workers now (Ctrl-C or an error in the bench process). Cancelling futures is not enough: a
-    cell already handed to a worker runs to its end, and ``shutdown(wait=True)`` would wait for it — a worker
-    even survives its own KeyboardInterrupt (the executor's worker loop catches it and takes the next cell).
-    Terminating and joining the workers before ``shutdown`` lets the executor close its queues, so no semaphore
-    is left for the resource tracker to warn about. An interrupted cell resumes on the next ``bench run``."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    for proc in processes:
-        proc.terminate()
-    for proc in processes:
-        proc.join(timeout=30)
-    pool.shutdown(wait=True)
-
-
-def _exit_with_parent(poll_seconds: float = 1.0) -> None:
-    """End this worker when the bench process that started it is gone (killed, crashed, Ctrl-C'd hard).
-
-    Without this an orphaned worker trains its cell on, unseen, while a restarted bench runs the same cell; the
-    run-directory lock (imrec.runs.run_lock) keeps the two apart, this stops the orphan wasting the CPU.
-    """
-    import os
-    import threading
-
-    parent = os.getppid()
-
-    def watch() -> None:
-        while True:
-            time.sleep(poll_seconds)
-            if os.getppid() != parent:
-                os._exit(3)  # the lock it leaves names a dead pid: the next runner takes it over
-
-    threading.Thread(target=watch, name="imrec-bench-parent-watch", daemon=True).start()
-
-
-def _worker(cell: Cell, threads: Any) -> CellResult:
-    return run_cell(cell, threads)
 
 
 def run_matrix(
@@ -345,16 +289,16 @@ def run_matrix(
             report(run_cell(c, threads))
     elif todo:
         ctx = get_context("spawn")  # a clean interpreter per worker: no forked torch thread pools
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=worker_init,
                                  initargs=(threads,)) as pool:
-            pending: set[Future] = {pool.submit(_worker, c, threads) for c in todo}
+            pending: set[Future] = {pool.submit(run_in_worker, c, threads) for c in todo}
             try:
                 while pending:
                     complete, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for fut in complete:
                         report(fut.result())
             except BaseException:
-                _stop_workers(pool)  # the executor then fails every unfinished future (a cancel would race it)
+                stop_workers(pool)  # the executor then fails every unfinished future (a cancel would race it)
                 raise
     return [results[c.index] for c in cells]
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..errors import ImrecError
-from .definition import Definition, Method, space_path
+from .definition import Definition, Method
+from .settings import space_path
 
 
 def tune_dir(defn: Definition, method: Method, work_dir: Path | None = None) -> Path:

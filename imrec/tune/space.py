@@ -124,6 +124,7 @@ def _number(v: Any) -> bool:
 
 
 def space_from_dict(data: Any, file: str = "<space>", source: Path | None = None) -> Space:
+    """Validate a search space given as a dict (every problem at once, as a :class:`SpaceError`)."""
     problems: list[Problem] = []
 
     def add(key: str, message: str, expected: str | None = None, allowed: Sequence[str] | None = None) -> None:
@@ -142,65 +143,74 @@ def space_from_dict(data: Any, file: str = "<space>", source: Path | None = None
         add("params", "missing (required)" if raw is None else f"found {raw!r}",
             expected="a mapping: recipe key → {type: float|log-float|int|categorical, …}")
         raw = {}
-    params: list[Param] = []
-    for key, spec in raw.items():
-        where = f"params.{key}"
-        if not isinstance(key, str) or not key or key.startswith("~") or "=" in key:
-            add(where, f"{key!r} is not a recipe key", expected="a dotted key as in an override, e.g. "
-                                                                 "train.phases.recover.optimizers.main.lr")
-            continue
-        if not isinstance(spec, dict):
-            add(where, f"found {spec!r}", expected="a mapping {type: …, low: …, high: …} or {type: categorical, "
-                                                   "choices: […]}")
-            continue
-        kind = spec.get("type")
-        if kind not in TYPES:
-            close = suggest(str(kind), list(TYPES))
-            add(f"{where}.type", ("missing (required)" if kind is None else f"unknown type {kind!r}")
-                + (f"; did you mean {close!r}?" if close and kind is not None else ""), allowed=list(TYPES))
-            continue
-        for k in spec:
-            if k not in _PARAM_KEYS[kind]:
-                add(f"{where}.{k}", f"unknown key {k!r} for type {kind}", allowed=list(_PARAM_KEYS[kind]))
-        if kind == "categorical":
-            choices = spec.get("choices")
-            if not (isinstance(choices, list) and choices):
-                add(f"{where}.choices", "missing (required)" if choices is None else f"found {choices!r}",
-                    expected="a non-empty list of values")
-                continue
-            bad = [c for c in choices if not (c is None or isinstance(c, (bool, int, float, str)))]
-            if bad:
-                add(f"{where}.choices", f"found {bad[0]!r}",
-                    expected="scalars (numbers, strings, booleans, null): Optuna stores only those; search a "
-                             "list-valued key through a string key of the component instead")
-                continue
-            if len({json.dumps(c) for c in choices}) != len(choices):
-                add(f"{where}.choices", f"a choice is listed twice: {choices}")
-            params.append(Param(key, kind, choices=tuple(choices)))
-            continue
-        low, high, step = spec.get("low"), spec.get("high"), spec.get("step")
-        ok = True
-        for name, v in (("low", low), ("high", high)):
-            if not _number(v) or (kind == "int" and not isinstance(v, int)):
-                add(f"{where}.{name}", "missing (required)" if v is None else f"found {v!r}",
-                    expected="an integer" if kind == "int" else "a finite number")
-                ok = False
-        if step is not None and (not _number(step) or step <= 0 or (kind == "int" and not isinstance(step, int))):
-            add(f"{where}.step", f"found {step!r}", expected="a positive " + ("integer" if kind == "int" else
-                                                                              "number") + " (or leave it out)")
-            ok = False
-        if ok and low > high:
-            add(where, f"low {low} is above high {high}", expected="low ≤ high")
-            ok = False
-        if ok and kind == "log-float" and low <= 0:
-            add(f"{where}.low", f"found {low!r}", expected="a positive number (a log scale starts above 0)")
-            ok = False
-        if ok:
-            params.append(Param(key, kind, low, high, step))
+    params = [p for p in (_param(key, spec, add) for key, spec in raw.items()) if p is not None]
     pruner = _pruner(data.get("pruner", {"name": "median"}), add)
     if problems:
         raise SpaceError(problems)
     return Space(source, tuple(params), pruner)
+
+
+def _param(key: Any, spec: Any, add: Any) -> Param | None:
+    """The distribution of one searched key; None when it is invalid (each problem given to ``add``)."""
+    where = f"params.{key}"
+    if not isinstance(key, str) or not key or key.startswith("~") or "=" in key:
+        add(where, f"{key!r} is not a recipe key", expected="a dotted key as in an override, e.g. "
+                                                             "train.phases.recover.optimizers.main.lr")
+        return None
+    if not isinstance(spec, dict):
+        add(where, f"found {spec!r}", expected="a mapping {type: …, low: …, high: …} or {type: categorical, "
+                                               "choices: […]}")
+        return None
+    kind = spec.get("type")
+    if kind not in TYPES:
+        close = suggest(str(kind), list(TYPES))
+        add(f"{where}.type", ("missing (required)" if kind is None else f"unknown type {kind!r}")
+            + (f"; did you mean {close!r}?" if close and kind is not None else ""), allowed=list(TYPES))
+        return None
+    for k in spec:
+        if k not in _PARAM_KEYS[kind]:
+            add(f"{where}.{k}", f"unknown key {k!r} for type {kind}", allowed=list(_PARAM_KEYS[kind]))
+    if kind == "categorical":
+        return _categorical(key, spec.get("choices"), add)
+    return _numeric(key, kind, spec.get("low"), spec.get("high"), spec.get("step"), add)
+
+
+def _categorical(key: str, choices: Any, add: Any) -> Param | None:
+    where = f"params.{key}.choices"
+    if not (isinstance(choices, list) and choices):
+        add(where, "missing (required)" if choices is None else f"found {choices!r}",
+            expected="a non-empty list of values")
+        return None
+    bad = [c for c in choices if not (c is None or isinstance(c, (bool, int, float, str)))]
+    if bad:
+        add(where, f"found {bad[0]!r}",
+            expected="scalars (numbers, strings, booleans, null): Optuna stores only those; search a "
+                     "list-valued key through a string key of the component instead")
+        return None
+    if len({json.dumps(c) for c in choices}) != len(choices):
+        add(where, f"a choice is listed twice: {choices}")
+    return Param(key, "categorical", choices=tuple(choices))
+
+
+def _numeric(key: str, kind: str, low: Any, high: Any, step: Any, add: Any) -> Param | None:
+    where = f"params.{key}"
+    ok = True
+    for name, v in (("low", low), ("high", high)):
+        if not _number(v) or (kind == "int" and not isinstance(v, int)):
+            add(f"{where}.{name}", "missing (required)" if v is None else f"found {v!r}",
+                expected="an integer" if kind == "int" else "a finite number")
+            ok = False
+    if step is not None and (not _number(step) or step <= 0 or (kind == "int" and not isinstance(step, int))):
+        add(f"{where}.step", f"found {step!r}", expected="a positive " + ("integer" if kind == "int" else
+                                                                          "number") + " (or leave it out)")
+        ok = False
+    if ok and low > high:
+        add(where, f"low {low} is above high {high}", expected="low ≤ high")
+        ok = False
+    if ok and kind == "log-float" and low <= 0:
+        add(f"{where}.low", f"found {low!r}", expected="a positive number (a log scale starts above 0)")
+        ok = False
+    return Param(key, kind, low, high, step) if ok else None
 
 
 def _pruner(raw: Any, add: Any) -> Pruner:
