@@ -1,9 +1,10 @@
 """Measurements behind RoHyDR's defaults (docs/rohydr.md): speed of a training/evaluation batch, and recovery quality
 of HDDM variants on synthetic tokens.
 
-    python -m imrec_rohydr.bench speed    [--threads 2] [--batch 32] [--rate 0.7] [--set key=value …]
-    python -m imrec_rohydr.bench recovery [--threads 2] [--steps 1500] [--seeds 0 1] [--data synthetic|mosi-bclstm]
-                                          [--eval-steps S …] [--variant name:key=value,… …]
+    python benchmarks/rohydr_defaults.py speed    [--threads 2] [--batch 32] [--rate 0.7] [--set key=value …]
+    python benchmarks/rohydr_defaults.py recovery [--threads 2] [--steps 1500] [--seeds 0 1]
+                                                  [--data synthetic|mosi-bclstm] [--eval-steps S …]
+                                                  [--variant name:key=value,… …]
 
 ``speed`` times RoHyDR's components on MOSI aligned shapes (T = 50; text 768-d, audio 5-d, vision 20-d) at
 d_model 32: a training batch is one forward of encoder (frozen) → recoverer → fuser on recovered and on complete
@@ -31,12 +32,7 @@ import torch
 from torch import Tensor
 
 from imrec.interfaces import ModalitySpec, TaskSpec
-
-from .encoder import Conv1dEncoder
-from .gan import GANAligner
-from .hddm import HDDM
-from .mult import MulTFuser
-from .regression import RegressionHead
+from imrec_rohydr import HDDM, Conv1dEncoder, GANAligner, MulTFuser, RegressionHead
 
 MOSI_ALIGNED = (ModalitySpec("text", 768, 50), ModalitySpec("audio", 5, 50), ModalitySpec("vision", 20, 50))
 
@@ -280,7 +276,7 @@ def _settings(items: list[str]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m imrec_rohydr.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python benchmarks/rohydr_defaults.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sp = sub.add_parser("speed", help="seconds per training / evaluation batch (MOSI aligned shapes)")
     sp.add_argument("--threads", type=int, default=2)
