@@ -35,6 +35,8 @@ class Prepared:
 
 
 def pick_device(name: str) -> torch.device:
+    """The torch device a recipe's ``device`` names (``auto``: CUDA when available); an error for a CUDA device this
+    machine does not have."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)
@@ -47,6 +49,7 @@ def pick_device(name: str) -> torch.device:
 
 
 def set_determinism(deterministic: bool) -> None:
+    """torch's deterministic kernels on (the recipe's ``deterministic: true``) or off (cuDNN autotuning instead)."""
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.deterministic = True
@@ -67,10 +70,13 @@ def _single_condition(recipe: Recipe, cfg: Any, names: Sequence[str], key: str) 
 
 
 def build_dataset(recipe: Recipe) -> Any:
+    """The recipe's dataset component (its ``spec`` is read without loading any array)."""
     return build_component("dataset", recipe.data)
 
 
 def prepare(recipe: Recipe, load: bool = True) -> Prepared:
+    """What every seed of a run of ``recipe`` shares; every problem against the dataset's spec raised together as a
+    RecipeError. ``load=False``: the spec only, no splits (``run --dry-run``)."""
     dataset = build_dataset(recipe)
     spec: DatasetSpec = dataset.spec
     problems: list[Problem] = []

@@ -17,6 +17,9 @@ from ..model import IMModel, apply_mask
 
 @dataclass
 class EvalResult:
+    """The metrics of one split under one condition (``loss``, every metric's keys, the recovery metrics when asked
+    for) and the predictions, labels and sample ids they were computed from, in the split's order."""
+
     metrics: dict[str, float]
     predictions: np.ndarray
     labels: np.ndarray

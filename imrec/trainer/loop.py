@@ -33,6 +33,9 @@ from .updates import train_batch
 
 @dataclass
 class EpochLog:
+    """One training epoch: the mean of each logged loss term and step total over its batches, their number, and
+    the seconds it took."""
+
     losses: dict[str, float]
     batches: int
     seconds: float

@@ -34,6 +34,9 @@ class StepPlan:
 
 @dataclass
 class PhasePlan:
+    """A phase's optimisers (one per ``optimizers`` entry), its steps in order, its frozen parts, every loss a step
+    weights (what the forward must compute) and the optimisers' learning-rate schedulers."""
+
     optimizers: dict[str, torch.optim.Optimizer]
     steps: list[StepPlan]
     frozen: list[str]

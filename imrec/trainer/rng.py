@@ -37,6 +37,7 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed torch, Python and numpy from ``seed``, as a run does before building a seed's model."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
