@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from .boundary import DEBUG_ENV, report
 from .display import results_table
 from .errors import ImrecError, Problem
-from .registry import KINDS
+from .info_commands import add_info_commands
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -191,70 +191,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_plugins(args: argparse.Namespace) -> int:
-    from .plugins import plugin_info
-
-    from rich.console import Console
-    from rich.table import Table
-
-    info = plugin_info()
-    if args.json:
-        print(json.dumps(info, indent=2))
-        return 0
-    table = Table(title="imrec plugins")
-    for col in ("plugin", "version", "builtin", "hooks", "components"):
-        table.add_column(col)
-    for p in info:
-        comps = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["components"].items())
-        if p.get("error"):
-            from rich.markup import escape
-
-            comps = f"[red]FAILED[/red]: {escape(p['error'])}"
-        table.add_row(p["name"], str(p["version"]), "yes" if p["builtin"] else "no", ", ".join(p["hooks"]), comps)
-    Console().print(table)
-    return 0
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    from .plugins import get_registry
-
-    kind = args.kind.rstrip("s") if args.kind.rstrip("s") in KINDS else args.kind
-    if kind not in KINDS:
-        from .errors import suggest
-
-        close = suggest(args.kind, list(KINDS))
-        raise ImrecError(f"unknown kind {args.kind!r}" + (f"; did you mean {close!r}?" if close else "")
-                         + f" Kinds: {', '.join(KINDS)}")
-    from rich.console import Console
-    from rich.table import Table
-
-    entries = get_registry().entries(kind)
-    if args.json:
-        print(json.dumps([{"name": e.name, "plugin": e.plugin, "summary": e.summary} for e in entries], indent=2))
-        return 0
-    table = Table(title=f"{kind}s")
-    for col in ("name", "plugin", "description"):
-        table.add_column(col)
-    for e in entries:
-        table.add_row(e.name, e.plugin, e.summary)
-    Console().print(table)
-    return 0
-
-
-def cmd_completion(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .completion import script
-
-    sys.stdout.write(script(args.shell, parser))
-    return 0
-
-
-def cmd_version(args: argparse.Namespace) -> int:
-    from . import __version__
-
-    print(f"imrec {__version__}")
-    return 0
-
-
 def _device_threads(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the recipe's device)"
                    + ("; recorded in the run as the override device=…" if command == "run" else ""))
@@ -324,26 +260,6 @@ def _add_recipe_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_schema)
 
 
-def _add_info_commands(sub: Any, parser: argparse.ArgumentParser) -> None:
-    """``version``, ``completion``, ``plugins``, ``list``: about imrec itself; they import no torch."""
-    p = sub.add_parser("version", help="print imrec's version (as --version does)")
-    p.set_defaults(func=cmd_version)
-
-    p = sub.add_parser("completion", help="print a shell completion script: eval \"$(imrec completion bash)\" in "
-                                          "~/.bashrc (or zsh in ~/.zshrc)")
-    p.add_argument("shell", choices=("bash", "zsh"))
-    p.set_defaults(func=lambda args: cmd_completion(args, parser))
-
-    p = sub.add_parser("plugins", help="list loaded plugins: version, hooks, components")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_plugins)
-
-    p = sub.add_parser("list", help=f"list registered components of a kind ({', '.join(KINDS)})")
-    p.add_argument("kind")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_list)
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: the built-in commands, ``bench``, ``tune``, then every command a plugin adds."""
     from . import __version__
@@ -358,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_run, _add_eval, _add_predict, _add_recipe_commands):
         add(sub)
-    _add_info_commands(sub, parser)
+    add_info_commands(sub, parser)
     add_bench_command(sub)
     add_tune_command(sub)
     add_commands(sub)
