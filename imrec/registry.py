@@ -62,8 +62,9 @@ class Entry:
         return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
-def _source_docstring(target: str) -> str | None:
-    """The docstring of ``module:Name`` read from the module's source without running it (None if unknown)."""
+def source_definition(target: str) -> tuple[ast.Module, ast.ClassDef | ast.FunctionDef | None] | None:
+    """``module:Name`` read without running it: the module's parsed source and its top-level class or function
+    ``Name`` (None when there is no such definition); None when the source cannot be found or parsed."""
     module, _, attr = target.partition(":")
     try:
         spec = importlib.util.find_spec(module)
@@ -71,10 +72,18 @@ def _source_docstring(target: str) -> str | None:
         tree = ast.parse(Path(origin).read_text(encoding="utf-8")) if origin and origin.endswith(".py") else None
     except (ImportError, ValueError, OSError, SyntaxError):
         return None
-    for node in tree.body if tree is not None else ():
-        if isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == attr:
-            return inspect.cleandoc(ast.get_docstring(node) or "")
-    return None
+    if tree is None:
+        return None
+    node = next((n for n in tree.body if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name == attr), None)
+    return tree, node
+
+
+def _source_docstring(target: str) -> str | None:
+    """The docstring of ``module:Name`` read from the module's source without running it (None if unknown)."""
+    found = source_definition(target)
+    if found is None or found[1] is None:
+        return None
+    return inspect.cleandoc(ast.get_docstring(found[1]) or "")
 
 
 class Registry:

@@ -20,10 +20,9 @@ import inspect
 import sys
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from ..registry import Entry
+from ..registry import Entry, source_definition
 from .signatures import keyword_params, type_hints
 
 NO_DEFAULT: Any = inspect.Parameter.empty
@@ -69,15 +68,11 @@ def _literal(value: Any) -> Any:
 
 def from_source(target: str) -> tuple[list[Param], bool] | None:
     """The keyword arguments of ``"module:Name"`` read from the module's source; None if it says too little."""
-    module, _, attr = target.partition(":")
-    try:
-        spec = importlib.util.find_spec(module)
-        origin = spec.origin if spec is not None else None
-        tree = ast.parse(Path(origin).read_text(encoding="utf-8")) if origin and origin.endswith(".py") else None
-    except (ImportError, ValueError, OSError, SyntaxError):
+    found = source_definition(target)
+    if found is None:
         return None
-    node = next((n for n in (tree.body if tree else ()) if isinstance(n, (ast.ClassDef, ast.FunctionDef))
-                 and n.name == attr), None)
+    tree, node = found
+    attr = target.partition(":")[2]
     if node is None or node.decorator_list:
         return None
     if isinstance(node, ast.ClassDef):
