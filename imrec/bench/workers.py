@@ -25,7 +25,7 @@ def worker_init(threads: Any) -> None:
     # Ctrl-C reaches the whole process group; the bench process alone handles it (and ends the workers), so
     # workers print no KeyboardInterrupt of their own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent()
+    exit_with_parent()
 
 
 def stop_workers(pool: ProcessPoolExecutor) -> None:
@@ -42,7 +42,7 @@ def stop_workers(pool: ProcessPoolExecutor) -> None:
     pool.shutdown(wait=True)
 
 
-def _exit_with_parent(poll_seconds: float = 1.0) -> None:
+def exit_with_parent(poll_seconds: float = 1.0) -> None:
     """End this worker when the bench process that started it is gone (killed, crashed, Ctrl-C'd hard).
 
     Without this an orphaned worker trains its cell on, unseen, while a restarted bench runs the same cell; the

@@ -306,9 +306,9 @@ def work(setup: TuneSetup, worker: int = 0, study: Any = None) -> Any:
 
 
 def _worker_main(setup: TuneSetup, worker: int) -> None:
-    from ..bench.matrix import _exit_with_parent
+    from ..bench.workers import exit_with_parent
 
-    _exit_with_parent()
+    exit_with_parent()
     work(setup, worker)
 
 
