@@ -9,7 +9,8 @@ that its results do not depend on ``--jobs``), and no more than the cores other 
 machine's CPU use over a quarter of a second (``/proc/stat``; the 1-minute load average where there is none). The
 load average alone lags by minutes: right after one job ends it still says "busy", and a second job started
 then ran on 1 thread, 22 % slower than on 2 (benchmarks/threads.py on an idle 2-core machine). torch's own
-default (every core, whatever else runs) made a training epoch 10–20× slower on a 2-core machine with one other busy process, because OpenMP threads spin waiting for a core that is not theirs.
+default (every core, whatever else runs) made a training epoch 10–20× slower on a 2-core machine with one other
+busy process, because OpenMP threads spin waiting for a core that is not theirs.
 
 This module does not import torch until :func:`apply_threads`, so commands that never train stay fast.
 """
